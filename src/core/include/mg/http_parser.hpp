@@ -1,0 +1,103 @@
+// HTTP/1.1 request-head parser and chunked body decoder (RFC 9112).
+// Pure codecs: they take a byte span, never allocate, never read past the span,
+// and report complete / incomplete / error. All string_views point into the input.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+namespace mg::http {
+
+struct Header {
+  std::string_view name;
+  std::string_view value;  // OWS trimmed on both sides
+};
+
+enum class ParseStatus : uint8_t { Complete, Incomplete, Error };
+
+enum class BodyKind : uint8_t { None, ContentLength, Chunked };
+
+struct Limits {
+  size_t max_request_line = 8192;   // request line, and a chunk-size line
+  size_t max_header_bytes = 65536;  // whole head incl. request line; chunked trailers
+  size_t max_headers = 100;         // header fields per message
+};
+
+// A parsed request head. Views point into the parsed input buffer.
+struct Request {
+  std::string_view method;
+  std::string_view uri;    // request-target up to (not including) '?'
+  std::string_view query;  // after '?', empty if none
+  std::string_view proto;  // "HTTP/1.1" / "HTTP/1.0" (other 1.x reported as sent)
+  int minor_version = 1;   // 0 for HTTP/1.0, else 1
+  const Header* headers = nullptr;
+  size_t num_headers = 0;
+  size_t head_len = 0;     // bytes of the head incl. leading empty lines and the final empty line
+  BodyKind body_kind = BodyKind::None;
+  uint64_t content_length = 0;  // valid when body_kind == ContentLength
+  bool keep_alive = true;       // HTTP/1.1 unless "Connection: close"; 1.0 only with "keep-alive"
+  bool expect_continue = false; // "Expect: 100-continue"
+};
+
+// Outcome of a parse. On Error, `http_status` is the status the server answers
+// (400/414/431/501/505) and `error` the MG_EV_ERROR text of spec §6.3
+// (e.g. "HTTP parse error: host", "URI too long", "HTTP header limit exceeded",
+// "Invalid Transfer-Encoding", "HTTP parse error: content-length").
+struct ParseResult {
+  ParseStatus status = ParseStatus::Incomplete;
+  int http_status = 0;
+  std::string_view error;  // static storage
+};
+
+// Returns the offset just past the end of the head (the empty line ending it), or 0
+// if the head is not complete in `input`. `scan_from` lets a caller skip bytes it
+// already scanned on an earlier, shorter call (pass the previous input size; the
+// function backs up a few bytes itself). Accepts CRLF and bare-LF line endings.
+size_t find_head_end(std::string_view input, size_t scan_from = 0);
+
+// Parses one request head at the start of `input`. `storage` receives the headers
+// (its size should be at least limits.max_headers; more fields -> 431).
+// Incomplete input that already violates a limit (request line longer than
+// max_request_line with no line end, head longer than max_header_bytes) is an Error.
+ParseResult parse_request(std::string_view input, Request& out, std::span<Header> storage,
+                          const Limits& limits);
+
+// Case-insensitive lookup of the first header named `name`; nullptr if absent.
+const Header* find_header(const Request& req, std::string_view name);
+
+// ASCII case-insensitive equality.
+bool iequals(std::string_view a, std::string_view b);
+
+// True if `s` is an RFC 9110 token (non-empty, tchar only).
+bool is_token(std::string_view s);
+
+// Resumable chunked-body decoder (RFC 9112 §7.1). Decodes in place: the decoded
+// bytes are moved down within the buffer so that the body becomes contiguous.
+struct ChunkedDecoder {
+  enum class State : uint8_t { Size, Ext, SizeLf, Data, DataCr, DataLf, Trailer, Done };
+  State state = State::Size;
+  uint64_t chunk_remaining = 0;
+  uint64_t body_size = 0;        // decoded bytes so far
+  size_t line_len = 0;           // bytes of the current size line / trailer line
+  size_t trailer_bytes = 0;
+  bool size_has_digit = false;
+  bool trailer_line_empty = true;
+};
+
+struct ChunkedResult {
+  ParseStatus status = ParseStatus::Incomplete;  // Complete once the last chunk and trailers are read
+  size_t consumed = 0;  // raw bytes read from `raw`
+  size_t produced = 0;  // decoded bytes written at `out`
+  std::string_view error;  // "Invalid chunk" or "MG_MAX_RECV_SIZE" on Error
+};
+
+// Decode from raw[0..raw_len) writing decoded bytes at `out` (out <= raw; memmove
+// semantics, so out may alias raw). Stops after the final chunk's trailers
+// (Complete), at the end of the input (Incomplete), or on a malformed chunk / a body
+// above max_body (Error). Chunk-size lines (extensions included) are limited by
+// limits.max_request_line, trailers by limits.max_header_bytes.
+ChunkedResult decode_chunked(ChunkedDecoder& st, char* raw, size_t raw_len, char* out,
+                             const Limits& limits, uint64_t max_body);
+
+}  // namespace mg::http
