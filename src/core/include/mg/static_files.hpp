@@ -10,6 +10,9 @@
 
 namespace mg::http {
 
+// `fd` is set only when there are bytes to stream (not for HEAD, 304, 416, empty files or
+// in-memory bodies); it is opened O_CLOEXEC and the caller owns it. For HEAD, `head` is the
+// same as for GET (Content-Length included) and both `body` and `fd` are empty.
 struct FileResponse {
   int status = 0;
   std::string head;        // status line + headers + empty line, ready to send
@@ -26,6 +29,10 @@ enum class ServeError : uint8_t { None, BadExtraHeaders };
 ServeError serve_file(const Request& req, std::string_view path, std::string_view extra_headers,
                       std::string_view mime_types, FileResponse& out);
 
+// `root_spec`: a directory, or "uri_prefix=dir,..." (an entry without '=' maps "/").
+// Traversal in the URI is rejected (400) before any file system access; every file or
+// directory opened must also resolve (symlinks followed) inside realpath() of the mapped
+// directory, otherwise it is treated as missing. `page404` is served with status 200.
 ServeError serve_dir(const Request& req, std::string_view root_spec, std::string_view extra_headers,
                      std::string_view mime_types, std::string_view page404, size_t max_path,
                      FileResponse& out);
