@@ -1,0 +1,128 @@
+// Shared pieces of the nanobind binding: wrappers, the engine lock guard and
+// byte conversion. The engine knows nothing of Python; everything Python lives here.
+#pragma once
+#include <nanobind/nanobind.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "mg/manager.hpp"
+
+namespace nb = nanobind;
+
+namespace pymg {
+
+struct PyManager;
+
+struct PyConnection {
+  mg::Connection* c = nullptr;  // nullptr once closed (or never bound)
+  PyManager* mgr = nullptr;
+  uint64_t id = 0;
+  bool is_listening = false, is_client = false, is_udp = false;  // kept after close (D32)
+  nb::object handler;   // None: the manager default
+  nb::object userdata;
+};
+
+// An owned copy of a message (HttpMessage.copy()), detached from engine memory.
+struct OwnedHttpMessage {
+  std::string storage;
+  mg::HttpMessage msg;
+  std::vector<mg::http::Header> headers;
+};
+
+struct PyHttpMessage {
+  const mg::HttpMessage* m = nullptr;  // valid during the handler call only
+  std::shared_ptr<OwnedHttpMessage> owned;
+};
+
+struct PyTimer {
+  std::shared_ptr<mg::TimerRec> rec;
+  std::shared_ptr<std::atomic<bool>> mgr_alive;  // false once the manager closed
+  mg::Manager* engine = nullptr;
+};
+
+struct PyManager {
+  std::unique_ptr<mg::Manager> engine;
+  nb::object handler;        // default handler (None allowed)
+  nb::object error_handler;  // None: print tracebacks
+  nb::object pending_handler;  // handler for the next listen/connect's own OPEN
+  std::atomic<bool> freed{false};
+  std::atomic<bool> polling{false};
+  std::atomic<std::thread::id> poll_thread{};
+  bool suppress_events = false;  // a BaseException stopped dispatch for this iteration
+  PyObject* pending_exc = nullptr;
+  std::shared_ptr<std::atomic<bool>> alive = std::make_shared<std::atomic<bool>>(true);
+
+  ~PyManager();
+};
+
+// Engine lock (spec §5.10). The polling thread already owns it while dispatching; any
+// other thread drops the GIL while it waits for it (lock order: engine lock, then GIL)
+// and wakes the loop afterwards so its output is flushed promptly.
+class EngineLock {
+ public:
+  explicit EngineLock(mg::Manager& e) : e_(e) {
+    if (e_.lock_owner.load(std::memory_order_acquire) == std::this_thread::get_id()) return;
+    if (!e_.lock.try_lock()) {
+      nb::gil_scoped_release unlocked;
+      e_.lock.lock();
+    }
+    e_.lock_owner.store(std::this_thread::get_id(), std::memory_order_release);
+    foreign_ = true;
+  }
+  ~EngineLock() {
+    if (!foreign_) return;
+    e_.lock_owner.store(std::thread::id{}, std::memory_order_release);
+    e_.lock.unlock();
+    e_.notify();
+  }
+  EngineLock(const EngineLock&) = delete;
+  EngineLock& operator=(const EngineLock&) = delete;
+
+ private:
+  mg::Manager& e_;
+  bool foreign_ = false;
+};
+
+// A view of "byte-ish" data (spec §1.4): str -> UTF-8 with surrogateescape, buffer
+// protocol -> raw bytes, anything else -> TypeError.
+class ByteView {
+ public:
+  ByteView() = default;
+  ~ByteView() {
+    if (has_buffer_) PyBuffer_Release(&buffer_);
+  }
+  ByteView(const ByteView&) = delete;
+  ByteView& operator=(const ByteView&) = delete;
+  // Returns false with a Python error set.
+  bool load(PyObject* o, const char* what);
+  std::string_view view() const { return view_; }
+
+ private:
+  std::string_view view_;
+  nb::object keep_;
+  Py_buffer buffer_{};
+  bool has_buffer_ = false;
+};
+
+// UTF-8 (surrogateescape) of str(o); false with a Python error set.
+bool str_utf8(PyObject* o, std::string_view& out, nb::object& keep);
+
+nb::str decode(std::string_view s);  // UTF-8 with surrogateescape
+[[noreturn]] void raise_closed();
+[[noreturn]] void raise_freed();
+
+mg::Connection* live(PyConnection& pc);  // the engine connection or RuntimeError
+
+void bind_connection(nb::module_& m);
+void bind_http_message(nb::module_& m);
+void bind_manager(nb::module_& m);
+
+nb::object new_http_message_view(const mg::HttpMessage* msg);
+void invalidate_view(PyObject* view);
+
+}  // namespace pymg

@@ -1,0 +1,360 @@
+// Connection: one persistent wrapper per engine connection (spec §3.2).
+#include <nanobind/stl/string.h>
+
+#include <array>
+
+#include "common.hpp"
+#include "mg/http_reply.hpp"
+#include "mg/static_files.hpp"
+
+namespace pymg {
+
+namespace {
+
+nb::object address_tuple(const mg::Address& a) {
+  return nb::make_tuple(nb::str(a.ip().c_str()), nb::int_(a.port()), nb::bool_(a.is_v6()));
+}
+
+mg::Manager& engine_of(PyConnection& pc) { return *pc.mgr->engine; }
+
+// Headers given to reply(): a mapping or an iterable of (name, value) pairs, names and
+// values converted with str(). Small header sets stay on the stack.
+class HeaderList {
+ public:
+  bool load(PyObject* obj) {
+    if (obj == Py_None) return true;
+    if (PyDict_Check(obj)) {
+      PyObject *k, *v;
+      Py_ssize_t pos = 0;
+      while (PyDict_Next(obj, &pos, &k, &v))
+        if (!add(k, v)) return false;
+      return true;
+    }
+    nb::object items;
+    if (PyMapping_Check(obj) && PyObject_HasAttrString(obj, "items")) {
+      items = nb::steal(PyObject_CallMethod(obj, "items", nullptr));
+      if (!items.is_valid()) return false;
+      obj = items.ptr();
+    }
+    nb::object it = nb::steal(PyObject_GetIter(obj));
+    if (!it.is_valid()) {
+      PyErr_Clear();
+      PyErr_SetString(PyExc_TypeError, "headers must be a mapping or an iterable of (name, value) pairs");
+      return false;
+    }
+    while (PyObject* item = PyIter_Next(it.ptr())) {
+      nb::object pair = nb::steal(item);
+      nb::object seq = nb::steal(PySequence_Fast(item, "header items must be (name, value) pairs"));
+      if (!seq.is_valid()) return false;
+      if (PySequence_Fast_GET_SIZE(seq.ptr()) != 2) {
+        PyErr_SetString(PyExc_TypeError, "header items must be (name, value) pairs");
+        return false;
+      }
+      if (!add(PySequence_Fast_GET_ITEM(seq.ptr(), 0), PySequence_Fast_GET_ITEM(seq.ptr(), 1))) return false;
+      keep_.push_back(std::move(seq));
+    }
+    return !PyErr_Occurred();
+  }
+
+  void add_static(std::string_view name, std::string_view value) { push(nullptr, nullptr, {name, value}); }
+
+  std::span<const mg::http::Header> span() const {
+    return use_heap_ ? std::span<const mg::http::Header>(heap_)
+                     : std::span<const mg::http::Header>(inline_.data(), count_);
+  }
+  PyObject* name_obj(size_t i) const { return objs_[i].first; }
+  PyObject* value_obj(size_t i) const { return objs_[i].second; }
+
+  // Drops headers named `name` (any case).
+  void remove(std::string_view name) {
+    std::vector<mg::http::Header> kept;
+    std::vector<std::pair<PyObject*, PyObject*>> kept_objs;
+    auto all = span();
+    for (size_t i = 0; i < all.size(); i++)
+      if (!mg::http::iequals(all[i].name, name)) {
+        kept.push_back(all[i]);
+        kept_objs.push_back(objs_[i]);
+      }
+    heap_ = std::move(kept);
+    objs_ = std::move(kept_objs);
+    count_ = heap_.size();
+    use_heap_ = true;
+  }
+
+ private:
+  bool add(PyObject* k, PyObject* v) {
+    mg::http::Header h;
+    nb::object kk, vk;
+    if (!str_utf8(k, h.name, kk) || !str_utf8(v, h.value, vk)) return false;
+    PyObject* kname = kk.is_valid() ? kk.ptr() : k;
+    PyObject* vname = vk.is_valid() ? vk.ptr() : v;
+    if (kk.is_valid()) keep_.push_back(std::move(kk));
+    if (vk.is_valid()) keep_.push_back(std::move(vk));
+    push(kname, vname, h);
+    return true;
+  }
+  void push(PyObject* k, PyObject* v, mg::http::Header h) {
+    objs_.emplace_back(k, v);
+    if (!use_heap_ && count_ < inline_.size()) {
+      inline_[count_++] = h;
+      return;
+    }
+    if (!use_heap_) {
+      heap_.assign(inline_.begin(), inline_.begin() + count_);
+      use_heap_ = true;
+    }
+    heap_.push_back(h);
+    count_ = heap_.size();
+  }
+
+  std::array<mg::http::Header, 8> inline_{};
+  size_t count_ = 0;
+  bool use_heap_ = false;
+  std::vector<mg::http::Header> heap_;
+  std::vector<std::pair<PyObject*, PyObject*>> objs_;
+  std::vector<nb::object> keep_;
+};
+
+// Raises the spec's ValueError for an invalid header (spec §3.12).
+bool check_headers(const HeaderList& list, bool reject_te) {
+  mg::http::HeaderCheck chk = mg::http::validate_headers(list.span(), reject_te);
+  const char* fmt = nullptr;
+  PyObject* obj = nullptr;
+  switch (chk.fault) {
+    case mg::http::HeaderFault::None: return true;
+    case mg::http::HeaderFault::NameCrLfNul:
+      fmt = "Header name contains illegal character (CR, LF, or NUL): %R";
+      obj = list.name_obj(chk.index);
+      break;
+    case mg::http::HeaderFault::NameNotToken:
+      fmt = "Header name contains illegal character (not a token character): %R";
+      obj = list.name_obj(chk.index);
+      break;
+    case mg::http::HeaderFault::ValueCrLfNul:
+      fmt = "Header value contains illegal character (CR, LF, or NUL): %R";
+      obj = list.value_obj(chk.index);
+      break;
+    case mg::http::HeaderFault::ValueControl:
+      fmt = "Header value contains illegal character (control character): %R";
+      obj = list.value_obj(chk.index);
+      break;
+    case mg::http::HeaderFault::TransferEncoding:
+      PyErr_SetString(PyExc_ValueError, "reply() does not accept a Transfer-Encoding header; use http_chunk()");
+      return false;
+  }
+  PyErr_Format(PyExc_ValueError, fmt, obj);
+  return false;
+}
+
+int checked_status(nb::handle status) {
+  if (!PyLong_Check(status.ptr())) throw nb::type_error("status_code must be an int");
+  int overflow = 0;
+  long v = PyLong_AsLongAndOverflow(status.ptr(), &overflow);
+  if (overflow || v < 100 || v > 999) throw nb::value_error("status code must be in range 100-999");
+  return static_cast<int>(v);
+}
+
+void do_reply(PyConnection& pc, int status, nb::handle body, HeaderList& headers) {
+  ByteView b;
+  if (!b.load(body.ptr(), "body")) throw nb::python_error();
+  if (!check_headers(headers, true)) throw nb::python_error();
+  mg::Connection* c = live(pc);
+  EngineLock lock(engine_of(pc));
+  if (c->is_closed) raise_closed();
+  engine_of(pc).http_reply(c, status, headers.span(), b.view());
+}
+
+const mg::HttpMessage* checked_message(nb::handle msg) {
+  if (!nb::isinstance<PyHttpMessage>(msg)) throw nb::type_error("message must be an HttpMessage");
+  PyHttpMessage& v = nb::cast<PyHttpMessage&>(msg);
+  const mg::HttpMessage* m = v.owned ? &v.owned->msg : v.m;
+  if (!m) throw nb::value_error("HttpMessage is not valid for this event");
+  return m;
+}
+
+mg::http::Request request_of(const mg::HttpMessage& m) {
+  mg::http::Request r;
+  r.method = m.method;
+  r.uri = m.uri;
+  r.query = m.query;
+  r.proto = m.proto;
+  r.headers = m.headers;
+  r.num_headers = m.num_headers;
+  return r;
+}
+
+void queue_file(PyConnection& pc, mg::http::ServeError err, mg::http::FileResponse& resp) {
+  if (err == mg::http::ServeError::BadExtraHeaders)
+    throw nb::value_error("extra_headers must be CRLF-terminated header lines");
+  mg::Connection* c = pc.c;
+  if (!c || c->is_closed) {
+    if (resp.fd >= 0) ::close(resp.fd);
+    raise_closed();
+  }
+  engine_of(pc).http_serve(c, std::move(resp));
+}
+
+nb::bytes buffer_copy(const mg::Buffer& b, size_t skip, long length) {
+  size_t n = b.size() - skip;
+  if (length >= 0 && static_cast<size_t>(length) < n) n = static_cast<size_t>(length);
+  return nb::bytes(b.data() + skip, n);
+}
+
+}  // namespace
+
+void bind_connection(nb::module_& m) {
+  nb::class_<PyConnection>(m, "Connection", nb::is_final())
+      .def(nb::init<>())
+      .def_prop_ro("id", [](PyConnection& pc) { return pc.id; })
+      .def_prop_ro("handler", [](PyConnection& pc) -> nb::object { return pc.handler.is_valid() ? pc.handler : nb::none(); })
+      .def_prop_rw(
+          "userdata", [](PyConnection& pc) -> nb::object { return pc.userdata.is_valid() ? pc.userdata : nb::none(); },
+          [](PyConnection& pc, nb::object v) { pc.userdata = std::move(v); }, nb::arg("value").none())
+      .def_prop_ro("is_listening", [](PyConnection& pc) { return pc.is_listening; })
+      .def_prop_ro("is_client", [](PyConnection& pc) { return pc.is_client; })
+      .def_prop_ro("is_udp", [](PyConnection& pc) { return pc.is_udp; })
+      .def_prop_ro("is_tls", [](PyConnection& pc) { return pc.c && pc.c->is_tls; })
+      .def_prop_ro("is_websocket", [](PyConnection& pc) { return pc.c && pc.c->is_websocket; })
+      .def_prop_ro("is_closing", [](PyConnection& pc) { return !pc.c || pc.c->is_closing; })
+      .def_prop_ro("is_draining", [](PyConnection& pc) { return pc.c && pc.c->is_draining && !pc.c->is_closed; })
+      .def_prop_ro("is_full", [](PyConnection& pc) { return pc.c && pc.c->is_full; })
+      .def_prop_ro("is_readable", [](PyConnection& pc) { return pc.c && pc.c->is_readable; })
+      .def_prop_ro("is_writable", [](PyConnection& pc) { return pc.c && pc.c->is_writable; })
+      .def_prop_ro("local_addr", [](PyConnection& pc) -> nb::object { return pc.c ? address_tuple(pc.c->local) : nb::none(); })
+      .def_prop_ro("remote_addr", [](PyConnection& pc) -> nb::object { return pc.c ? address_tuple(pc.c->remote) : nb::none(); })
+      .def_prop_ro("recv_len", [](PyConnection& pc) -> size_t {
+        if (!pc.c) return 0;
+        EngineLock lock(engine_of(pc));
+        return pc.c ? pc.c->rx.size() - pc.c->rx_off : 0;
+      })
+      .def_prop_ro("send_len", [](PyConnection& pc) -> size_t {
+        if (!pc.c) return 0;
+        EngineLock lock(engine_of(pc));
+        return pc.c ? pc.c->tx.size() : 0;
+      })
+      .def_prop_ro("recv_size", [](PyConnection& pc) -> size_t { return pc.c ? pc.c->rx.capacity() : 0; })
+      .def_prop_ro("send_size", [](PyConnection& pc) -> size_t { return pc.c ? pc.c->tx.capacity() : 0; })
+      .def(
+          "set_handler",
+          [](PyConnection& pc, nb::object h) {
+            if (!h.is_none() && !PyCallable_Check(h.ptr())) throw nb::type_error("handler must be callable or None");
+            pc.handler = h.is_none() ? nb::object() : h;
+          },
+          nb::arg("handler").none())
+      .def(
+          "send",
+          [](PyConnection& pc, nb::handle data) {
+            ByteView b;
+            if (!b.load(data.ptr(), "data")) throw nb::python_error();
+            mg::Connection* c = live(pc);
+            EngineLock lock(engine_of(pc));
+            if (c->is_closed) raise_closed();
+            if (!engine_of(pc).send(c, b.view().data(), b.view().size())) throw std::runtime_error("mg_send failed");
+          },
+          nb::arg("data"))
+      .def(
+          "reply",
+          [](PyConnection& pc, nb::handle status, nb::handle body, nb::handle headers) {
+            int code = checked_status(status);
+            HeaderList list;
+            if (!list.load(headers.ptr())) throw nb::python_error();
+            do_reply(pc, code, body, list);
+          },
+          nb::arg("status_code"), nb::arg("body") = nb::bytes("", 0), nb::arg("headers").none() = nb::none())
+      .def(
+          "reply_json",
+          [](PyConnection& pc, nb::handle data, nb::handle status, nb::handle headers) {
+            int code = checked_status(status);
+            static nb::object dumps = nb::module_::import_("json").attr("dumps");
+            nb::object text = dumps(data);
+            HeaderList list;
+            if (!list.load(headers.ptr())) throw nb::python_error();
+            list.remove("Content-Type");
+            list.add_static("Content-Type", "application/json");
+            do_reply(pc, code, text, list);
+          },
+          nb::arg("data"), nb::arg("status_code") = 200, nb::arg("headers").none() = nb::none())
+      .def(
+          "serve_dir",
+          [](PyConnection& pc, nb::handle msg, const std::string& root, const std::string& extra,
+             const std::string& mime, const std::string& page404) {
+            const mg::HttpMessage* m = checked_message(msg);
+            live(pc);
+            EngineLock lock(engine_of(pc));
+            mg::http::FileResponse resp;
+            auto err = mg::http::serve_dir(request_of(*m), root, extra, mime, page404,
+                                           engine_of(pc).limits().max_path, resp);
+            queue_file(pc, err, resp);
+          },
+          nb::arg("message"), nb::arg("root_dir"), nb::arg("extra_headers") = "", nb::arg("mime_types") = "",
+          nb::arg("page404") = "")
+      .def(
+          "serve_file",
+          [](PyConnection& pc, nb::handle msg, const std::string& path, const std::string& extra,
+             const std::string& mime) {
+            const mg::HttpMessage* m = checked_message(msg);
+            live(pc);
+            EngineLock lock(engine_of(pc));
+            mg::http::FileResponse resp;
+            auto err = mg::http::serve_file(request_of(*m), path, extra, mime, resp);
+            queue_file(pc, err, resp);
+          },
+          nb::arg("message"), nb::arg("path"), nb::arg("extra_headers") = "", nb::arg("mime_types") = "")
+      .def(
+          "error",
+          [](PyConnection& pc, const std::string& text) {
+            mg::Connection* c = live(pc);
+            EngineLock lock(engine_of(pc));
+            engine_of(pc).error(c, text);
+          },
+          nb::arg("message"))
+      .def("close",
+           [](PyConnection& pc) {
+             if (!pc.c || pc.c->is_closed) return;
+             EngineLock lock(engine_of(pc));
+             if (pc.c && !pc.c->is_closed) engine_of(pc).close_now(pc.c);
+           })
+      .def("drain",
+           [](PyConnection& pc) {
+             if (!pc.c) return;
+             EngineLock lock(engine_of(pc));
+             if (pc.c) engine_of(pc).drain(pc.c);
+           })
+      .def(
+          "recv_data",
+          [](PyConnection& pc, long length) {
+            if (!pc.c) return nb::bytes("", 0);
+            EngineLock lock(engine_of(pc));
+            return pc.c ? buffer_copy(pc.c->rx, pc.c->rx_off, length) : nb::bytes("", 0);
+          },
+          nb::arg("length") = -1)
+      .def(
+          "send_data",
+          [](PyConnection& pc, long length) {
+            if (!pc.c) return nb::bytes("", 0);
+            EngineLock lock(engine_of(pc));
+            return pc.c ? buffer_copy(pc.c->tx, 0, length) : nb::bytes("", 0);
+          },
+          nb::arg("length") = -1)
+      .def(
+          "recv_consume",
+          [](PyConnection& pc, long length) {
+            if (!pc.c) return nb::bytes("", 0);
+            EngineLock lock(engine_of(pc));
+            mg::Connection* c = pc.c;
+            if (!c) return nb::bytes("", 0);
+            if (c->is_http || c->is_websocket)
+              throw std::runtime_error("recv_consume() is only available on raw connections");
+            nb::bytes out = buffer_copy(c->rx, 0, length);
+            c->rx.consume(out.size());
+            return out;
+          },
+          nb::arg("length") = -1)
+      .def("__repr__", [](PyConnection& pc) -> std::string {
+        if (!pc.c) return "<Connection closed>";
+        return "<Connection id=" + std::to_string(pc.id) + " readable=" + (pc.c->is_readable ? "True" : "False") +
+               " writable=" + (pc.c->is_writable ? "True" : "False") + ">";
+      });
+}
+
+}  // namespace pymg

@@ -1,0 +1,492 @@
+// Manager: owns the engine, turns engine events into handler calls (spec §3.1, §5).
+#include <nanobind/stl/string.h>
+
+#include <cerrno>
+#include <cmath>
+
+#include "common.hpp"
+#include "mg/url.hpp"
+
+namespace pymg {
+
+namespace {
+
+const char kNotReentrant[] =
+    "poll() is not reentrant and must not be called concurrently. Use AsyncManager for multi-threaded access.";
+const char kCloseWhilePolling[] =
+    "Cannot close Manager while poll() is active. Stop all polling threads before calling close().";
+
+// Prints an exception like traceback.print_exception() to the current sys.stderr.
+void print_exception(PyObject* exc) {
+  static PyObject* print_exc = nullptr;
+  if (!print_exc) {
+    PyObject* tb = PyImport_ImportModule("traceback");
+    if (tb) {
+      print_exc = PyObject_GetAttrString(tb, "print_exception");
+      Py_DECREF(tb);
+    }
+    if (!print_exc) {
+      PyErr_Clear();
+      return;
+    }
+  }
+  PyObject* r = PyObject_CallOneArg(print_exc, exc);
+  if (!r) PyErr_Clear();
+  Py_XDECREF(r);
+}
+
+// Takes the current Python error as a normalized exception object.
+PyObject* fetch_exception() {
+  PyObject *type, *value, *tb;
+  PyErr_Fetch(&type, &value, &tb);
+  PyErr_NormalizeException(&type, &value, &tb);
+  if (tb && value) PyException_SetTraceback(value, tb);
+  Py_XDECREF(type);
+  Py_XDECREF(tb);
+  return value;
+}
+
+// A BaseException that is not an Exception stops dispatch for this iteration; poll()
+// re-raises it (spec §5.4).
+bool stash_base_exception(PyManager& pm, PyObject* exc) {
+  if (PyObject_IsInstance(exc, PyExc_Exception)) return false;
+  if (!pm.pending_exc) {
+    pm.pending_exc = exc;
+    Py_INCREF(exc);
+  }
+  pm.suppress_events = true;
+  return true;
+}
+
+void report_handler_error(PyManager& pm) {
+  PyObject* exc = fetch_exception();
+  if (!exc) return;
+  if (!stash_base_exception(pm, exc)) {
+    if (pm.error_handler.is_valid()) {
+      PyObject* r = PyObject_CallOneArg(pm.error_handler.ptr(), exc);
+      if (!r) {
+        PyObject* exc2 = fetch_exception();
+        if (exc2 && !stash_base_exception(pm, exc2)) print_exception(exc2);
+        Py_XDECREF(exc2);
+      }
+      Py_XDECREF(r);
+    } else {
+      print_exception(exc);
+    }
+  }
+  Py_DECREF(exc);
+}
+
+PyConnection* wrapper_of(PyManager& pm, mg::Connection* c) {
+  if (c->user) return nb::inst_ptr<PyConnection>(static_cast<PyObject*>(c->user));
+  nb::object obj = nb::inst_alloc(nb::type<PyConnection>());
+  auto* pc = new (nb::inst_ptr<PyConnection>(obj)) PyConnection{};
+  nb::inst_mark_ready(obj);
+  pc->c = c;
+  pc->mgr = &pm;
+  pc->id = c->id;
+  pc->is_listening = c->is_listening;
+  pc->is_client = c->is_client;
+  pc->is_udp = c->is_udp;
+  if (c->listener && c->listener->user) {
+    // Children inherit their listener's handler (spec §5.3).
+    pc->handler = nb::inst_ptr<PyConnection>(static_cast<PyObject*>(c->listener->user))->handler;
+  } else if (pm.pending_handler.is_valid()) {
+    pc->handler = std::move(pm.pending_handler);
+  }
+  c->user = obj.release().ptr();
+  return pc;
+}
+
+void dispatch_event(PyManager& pm, mg::Connection* c, int ev, const void* data) {
+  PyConnection* pc = wrapper_of(pm, c);
+  PyObject* self = static_cast<PyObject*>(c->user);
+  if (!pm.suppress_events) {
+    PyObject* h = pc->handler.is_valid() ? pc->handler.ptr() : pm.handler.ptr();
+    if (h && h != Py_None) {
+      PyObject* payload;
+      bool is_view = false;
+      switch (ev) {
+        case mg::EV_ERROR: {
+          auto* sv = static_cast<const std::string_view*>(data);
+          payload = PyUnicode_DecodeUTF8(sv->data(), static_cast<Py_ssize_t>(sv->size()), "surrogateescape");
+          break;
+        }
+        case mg::EV_WAKEUP: {
+          auto* sv = static_cast<const std::string_view*>(data);
+          payload = PyBytes_FromStringAndSize(sv->data(), static_cast<Py_ssize_t>(sv->size()));
+          break;
+        }
+        case mg::EV_HTTP_HDRS:
+        case mg::EV_HTTP_MSG:
+        case mg::EV_WS_OPEN:
+          payload = new_http_message_view(static_cast<const mg::HttpMessage*>(data)).release().ptr();
+          is_view = true;
+          break;
+        default:
+          payload = Py_None;
+          Py_INCREF(payload);
+      }
+      if (!payload) {
+        report_handler_error(pm);
+      } else {
+        PyObject* ev_obj = PyLong_FromLong(ev);  // small ints are cached by CPython
+        Py_INCREF(self);  // a nested close() may drop the engine's reference
+        Py_INCREF(h);     // set_handler() inside the handler may drop the old one
+        PyObject* args[4] = {nullptr, self, ev_obj, payload};
+        PyObject* r = PyObject_Vectorcall(h, args + 1, 3 | PY_VECTORCALL_ARGUMENTS_OFFSET, nullptr);
+        if (r) Py_DECREF(r);
+        else report_handler_error(pm);
+        if (is_view) invalidate_view(payload);
+        Py_DECREF(h);
+        Py_DECREF(payload);
+        Py_DECREF(ev_obj);
+        Py_DECREF(self);
+      }
+    }
+  }
+  if (ev == mg::EV_CLOSE) {
+    // After its CLOSE handler the wrapper reads as closed (spec §5.2).
+    pc->c = nullptr;
+    c->user = nullptr;
+    Py_DECREF(self);
+  }
+}
+
+void sink(void* ctx, mg::Connection* c, int ev, const void* data) {
+  auto& pm = *static_cast<PyManager*>(ctx);
+  try {
+    dispatch_event(pm, c, ev, data);
+  } catch (nb::python_error& e) {
+    e.restore();
+    report_handler_error(pm);
+  } catch (...) {
+    // Nothing may unwind through the engine.
+  }
+}
+
+// Engine lock for the polling thread. Waiting for it drops the GIL (lock order:
+// engine lock, then GIL).
+void lock_engine(mg::Manager& e) {
+  if (!e.lock.try_lock()) {
+    nb::gil_scoped_release unlocked;
+    e.lock.lock();
+  }
+  e.lock_owner.store(std::this_thread::get_id(), std::memory_order_release);
+}
+
+void unlock_engine(mg::Manager& e) {
+  e.lock_owner.store(std::thread::id{}, std::memory_order_release);
+  e.lock.unlock();
+}
+
+void do_poll(PyManager& pm, int timeout_ms) {
+  if (pm.freed.load()) raise_freed();
+  bool expected = false;
+  if (!pm.polling.compare_exchange_strong(expected, true)) throw std::runtime_error(kNotReentrant);
+  struct Reset {
+    PyManager& pm;
+    ~Reset() {
+      pm.poll_thread.store(std::thread::id{});
+      pm.polling.store(false);
+    }
+  } reset{pm};
+  pm.poll_thread.store(std::this_thread::get_id());
+  mg::Manager& e = *pm.engine;
+  lock_engine(e);
+  int wait_ms = e.prepare_wait(timeout_ms);
+  int n, err;
+  if (wait_ms != 0) {
+    unlock_engine(e);
+    {
+      nb::gil_scoped_release unlocked;
+      n = e.wait(wait_ms);
+      err = errno;
+      e.lock.lock();
+    }
+    e.lock_owner.store(std::this_thread::get_id(), std::memory_order_release);
+  } else {
+    n = e.wait(0);
+    err = errno;
+  }
+  // A signal interrupted the wait: run Python's handlers now (spec §5.7).
+  if (n < 0 && err == EINTR && PyErr_CheckSignals() != 0) {
+    unlock_engine(e);
+    throw nb::python_error();
+  }
+  pm.suppress_events = false;
+  e.dispatch();
+  pm.suppress_events = false;
+  unlock_engine(e);
+  if (pm.pending_exc) {
+    PyObject* exc = pm.pending_exc;
+    pm.pending_exc = nullptr;
+    PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(exc)), exc);
+    Py_DECREF(exc);
+    throw nb::python_error();
+  }
+}
+
+void do_close(PyManager& pm) {
+  if (pm.freed.load()) return;
+  if (pm.polling.load()) throw std::runtime_error(kCloseWhilePolling);
+  pm.freed.store(true);
+  pm.alive->store(false);
+  EngineLock lock(*pm.engine);
+  pm.engine->shutdown();
+}
+
+void check_callable(nb::handle h, const char* what) {
+  if (!h.is_none() && !PyCallable_Check(h.ptr()))
+    throw nb::type_error((std::string(what) + " must be callable or None").c_str());
+}
+
+struct LimitKey {
+  const char* name;
+  enum Kind { Size, Seconds } kind;
+  size_t mg::Limits::*size;
+  uint64_t mg::Limits::*ms;
+};
+
+const LimitKey kLimitKeys[] = {
+    {"max_request_line", LimitKey::Size, &mg::Limits::max_request_line, nullptr},
+    {"max_header_bytes", LimitKey::Size, &mg::Limits::max_header_bytes, nullptr},
+    {"max_headers", LimitKey::Size, &mg::Limits::max_headers, nullptr},
+    {"max_body", LimitKey::Size, &mg::Limits::max_body, nullptr},
+    {"max_recv", LimitKey::Size, &mg::Limits::max_recv, nullptr},
+    {"max_ws_message", LimitKey::Size, &mg::Limits::max_ws_message, nullptr},
+    {"max_path", LimitKey::Size, &mg::Limits::max_path, nullptr},
+    {"header_timeout", LimitKey::Seconds, nullptr, &mg::Limits::header_timeout_ms},
+    {"body_timeout", LimitKey::Seconds, nullptr, &mg::Limits::body_timeout_ms},
+    {"keepalive_timeout", LimitKey::Seconds, nullptr, &mg::Limits::keepalive_timeout_ms},
+    {"ws_close_timeout", LimitKey::Seconds, nullptr, &mg::Limits::ws_close_timeout_ms},
+    {"send_high_water", LimitKey::Size, &mg::Limits::send_high_water, nullptr},
+    {"send_low_water", LimitKey::Size, &mg::Limits::send_low_water, nullptr},
+    {"max_connections", LimitKey::Size, &mg::Limits::max_connections, nullptr},
+    {"wakeup_max_payload", LimitKey::Size, &mg::Limits::wakeup_max_payload, nullptr},
+    {"wakeup_max_queue", LimitKey::Size, &mg::Limits::wakeup_max_queue, nullptr},
+};
+
+mg::Limits parse_limits(nb::handle obj) {
+  mg::Limits l;
+  if (obj.is_none()) return l;
+  if (!PyDict_Check(obj.ptr())) throw nb::type_error("limits must be a dict");
+  PyObject *k, *v;
+  Py_ssize_t pos = 0;
+  while (PyDict_Next(obj.ptr(), &pos, &k, &v)) {
+    std::string key = PyUnicode_Check(k) ? PyUnicode_AsUTF8(k) : "";
+    const LimitKey* spec = nullptr;
+    for (const LimitKey& lk : kLimitKeys)
+      if (key == lk.name) spec = &lk;
+    if (!spec) throw nb::value_error(("unknown limit '" + key + "'").c_str());
+    std::string invalid = "invalid value for limit '" + key + "'";
+    if (PyBool_Check(v)) throw nb::value_error(invalid.c_str());
+    if (spec->kind == LimitKey::Size) {
+      if (!PyLong_Check(v)) throw nb::value_error(invalid.c_str());
+      int overflow = 0;
+      long long n = PyLong_AsLongLongAndOverflow(v, &overflow);
+      if (overflow || n < 0) throw nb::value_error(invalid.c_str());
+      if ((key == "max_headers" || key == "max_request_line" || key == "max_header_bytes") && n == 0)
+        throw nb::value_error(invalid.c_str());
+      l.*(spec->size) = static_cast<size_t>(n);
+    } else {
+      if (!PyLong_Check(v) && !PyFloat_Check(v)) throw nb::value_error(invalid.c_str());
+      double s = PyFloat_AsDouble(v);
+      if (!(s >= 0) || !std::isfinite(s) || s > 1e9) throw nb::value_error(invalid.c_str());
+      uint64_t ms = static_cast<uint64_t>(std::ceil(s * 1000.0));
+      l.*(spec->ms) = ms;
+    }
+  }
+  if (l.send_low_water > l.send_high_water) throw nb::value_error("invalid value for limit 'send_low_water'");
+  return l;
+}
+
+nb::dict limits_dict(const mg::Limits& l) {
+  nb::dict d;
+  for (const LimitKey& lk : kLimitKeys) {
+    if (lk.kind == LimitKey::Size) d[lk.name] = nb::int_(l.*(lk.size));
+    else d[lk.name] = nb::float_(static_cast<double>(l.*(lk.ms)) / 1000.0);
+  }
+  return d;
+}
+
+PyObject* run_impl = nullptr;  // Manager.run, written in Python (signal handling)
+
+const char kRunSource[] = R"PY(
+def _run(manager, poll_ms):
+    import signal
+    stop = False
+
+    def _request_stop(signum, frame):
+        nonlocal stop
+        stop = True
+
+    previous = {}
+    try:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.getsignal(sig)
+            signal.signal(sig, _request_stop)
+    except BaseException:
+        for sig, old in previous.items():
+            signal.signal(sig, old if old is not None else signal.SIG_DFL)
+        raise
+    try:
+        while not stop:
+            manager.poll(poll_ms)
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old if old is not None else signal.SIG_DFL)
+        manager.close()
+)PY";
+
+}  // namespace
+
+PyManager::~PyManager() {
+  if (!engine) return;
+  if (!freed.load()) {
+    // Collected without close(): release sockets without calling handlers (D11).
+    PyObject *t, *v, *tb;
+    PyErr_Fetch(&t, &v, &tb);
+    if (PyErr_WarnEx(PyExc_ResourceWarning, "unclosed Manager", 1) < 0) PyErr_Clear();
+    PyErr_Restore(t, v, tb);
+  }
+  alive->store(false);
+  for (mg::Connection* c : engine->live_connections()) {
+    if (!c->user) continue;
+    nb::inst_ptr<PyConnection>(static_cast<PyObject*>(c->user))->c = nullptr;
+    Py_DECREF(static_cast<PyObject*>(c->user));
+    c->user = nullptr;
+  }
+  engine.reset();
+  Py_XDECREF(pending_exc);
+}
+
+void bind_manager(nb::module_& m) {
+  {
+    PyObject* globals = PyDict_New();
+    PyDict_SetItemString(globals, "__builtins__", PyEval_GetBuiltins());
+    PyObject* r = PyRun_String(kRunSource, Py_file_input, globals, globals);
+    if (!r) throw nb::python_error();
+    Py_DECREF(r);
+    run_impl = PyDict_GetItemString(globals, "_run");
+    Py_INCREF(run_impl);
+    Py_DECREF(globals);
+  }
+
+  nb::class_<PyTimer>(m, "Timer", nb::is_final())
+      .def(nb::init<>())
+      .def("cancel",
+           [](PyTimer& t) {
+             if (!t.rec) return;
+             t.rec->active.store(false);
+             if (t.mgr_alive && t.mgr_alive->load()) t.engine->note_timer_cancelled();
+           })
+      .def_prop_ro("active", [](PyTimer& t) {
+        return t.rec && t.rec->active.load() && t.mgr_alive && t.mgr_alive->load();
+      });
+
+  nb::class_<PyManager>(m, "Manager")
+      .def(
+          "__init__",
+          [](PyManager* self, nb::handle handler, bool enable_wakeup, nb::handle error_handler, nb::handle limits) {
+            check_callable(handler, "handler");
+            check_callable(error_handler, "error_handler");
+            mg::Limits l = parse_limits(limits);
+            new (self) PyManager();
+            self->engine = std::make_unique<mg::Manager>(l);
+            if (!self->engine->ok()) throw std::runtime_error("Failed to create the event loop");
+            self->engine->set_sink(sink, self);
+            if (!handler.is_none()) self->handler = nb::borrow(handler);
+            if (!error_handler.is_none()) self->error_handler = nb::borrow(error_handler);
+            if (enable_wakeup && !self->engine->enable_wakeup())
+              throw std::runtime_error("Failed to initialize wakeup support");
+          },
+          nb::arg("handler").none() = nb::none(), nb::arg("enable_wakeup") = false,
+          nb::arg("error_handler").none() = nb::none(), nb::kw_only(), nb::arg("limits").none() = nb::none())
+      .def("poll", &do_poll, nb::arg("timeout_ms") = 0)
+      .def(
+          "run",
+          [](nb::handle self, int poll_ms) {
+            PyObject* r = PyObject_CallFunction(run_impl, "Oi", self.ptr(), poll_ms);
+            if (!r) throw nb::python_error();
+            Py_DECREF(r);
+          },
+          nb::arg("poll_ms") = 100)
+      .def("close", &do_close)
+      .def("__enter__", [](nb::handle self) { return nb::borrow(self); })
+      .def(
+          "__exit__",
+          [](PyManager& pm, nb::args) {
+            do_close(pm);
+            return false;
+          })
+      .def(
+          "listen",
+          [](PyManager& pm, const std::string& url, nb::handle handler, nb::handle http) -> nb::object {
+            if (pm.freed.load()) raise_freed();
+            check_callable(handler, "handler");
+            bool is_http = http.is_none() ? mg::url::is_http_scheme(url) : PyObject_IsTrue(http.ptr()) == 1;
+            EngineLock lock(*pm.engine);
+            pm.pending_handler = handler.is_none() ? nb::object() : nb::borrow(handler);
+            mg::Connection* c = pm.engine->listen(url, is_http);
+            pm.pending_handler = nb::object();
+            if (!c) throw std::runtime_error("Failed to listen on '" + url + "'");
+            if (!c->user) return nb::none();  // closed inside its OPEN handler
+            return nb::borrow(static_cast<PyObject*>(c->user));
+          },
+          nb::arg("url"), nb::arg("handler").none() = nb::none(), nb::kw_only(), nb::arg("http").none() = nb::none())
+      .def(
+          "wakeup",
+          [](PyManager& pm, long long id, nb::handle data) {
+            if (pm.freed.load()) raise_freed();
+            if (PyUnicode_Check(data.ptr())) throw nb::type_error("wakeup data must be bytes-like, not str");
+            ByteView b;
+            if (!b.load(data.ptr(), "data")) throw nb::python_error();
+            if (id <= 0) return false;
+            int r = pm.engine->wakeup(static_cast<uint64_t>(id), b.view().data(), b.view().size());
+            if (r == 2) throw nb::value_error("wakeup payload too large");
+            return r == 0;
+          },
+          nb::arg("connection_id"), nb::arg("data") = nb::bytes("", 0))
+      .def(
+          "timer_add",
+          [](PyManager& pm, long long ms, nb::object callback, bool repeat, bool run_now) {
+            if (pm.freed.load()) raise_freed();
+            if (ms < 0) throw nb::value_error("milliseconds must be non-negative");
+            if (!PyCallable_Check(callback.ptr())) throw nb::type_error("callback must be callable");
+            PyManager* pmp = &pm;
+            auto fire = [cb = std::move(callback), pmp]() {
+              if (pmp->suppress_events) return;
+              PyObject* r = PyObject_CallNoArgs(cb.ptr());
+              if (r) {
+                Py_DECREF(r);
+                return;
+              }
+              // Timer errors are printed, never routed to error_handler (compat, §5.4).
+              PyObject* exc = fetch_exception();
+              if (exc && !stash_base_exception(*pmp, exc)) print_exception(exc);
+              Py_XDECREF(exc);
+            };
+            EngineLock lock(*pm.engine);
+            PyTimer t;
+            t.rec = pm.engine->add_timer(static_cast<uint64_t>(ms), repeat, run_now, std::move(fire));
+            t.mgr_alive = pm.alive;
+            t.engine = pm.engine.get();
+            return t;
+          },
+          nb::arg("milliseconds"), nb::arg("callback"), nb::kw_only(), nb::arg("repeat") = false,
+          nb::arg("run_now") = false)
+      .def_prop_ro("connections",
+                   [](PyManager& pm) {
+                     if (pm.freed.load()) return nb::tuple();
+                     EngineLock lock(*pm.engine);
+                     nb::list out;
+                     for (mg::Connection* c : pm.engine->live_connections())
+                       if (c->user) out.append(nb::borrow(static_cast<PyObject*>(c->user)));
+                     return nb::tuple(out);
+                   })
+      .def_prop_ro("wakeup_id", [](PyManager& pm) { return pm.engine ? pm.engine->wakeup_id() : 0; })
+      .def_prop_ro("limits", [](PyManager& pm) { return limits_dict(pm.engine->limits()); });
+}
+
+}  // namespace pymg

@@ -1,0 +1,25 @@
+// URL splitting for listen/connect and the url_* helpers (spec §3.1, §4).
+#pragma once
+#include <cstdint>
+#include <string_view>
+
+namespace mg::url {
+
+struct Parts {
+  std::string_view scheme;  // without "://", may be empty
+  std::string_view user, pass;
+  std::string_view host;    // IPv6 keeps its brackets
+  std::string_view port_text;
+  std::string_view uri;     // from the first '/' after the host; empty if none
+};
+
+Parts split(std::string_view url);
+// Default port by scheme (spec §2.5): http/ws 80, https/wss 443, mqtt 1883, mqtts 8883.
+uint16_t default_port(std::string_view scheme);
+// Explicit port or the default; -1 if the port text is not a valid 0-65535 number.
+int port(std::string_view url);
+bool is_ssl(std::string_view url);
+// True if the URL scheme implies HTTP parsing (http, https, ws, wss; case-insensitive).
+bool is_http_scheme(std::string_view url);
+
+}  // namespace mg::url

@@ -1,0 +1,828 @@
+#include "mg/manager.hpp"
+
+#include <fcntl.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/sendfile.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "mg/http_reply.hpp"
+#include "mg/net.hpp"
+#include "mg/url.hpp"
+
+namespace mg {
+
+namespace {
+constexpr int kMaxEvents = 256;
+constexpr size_t kReadChunk = 16 * 1024;
+constexpr size_t kMaxReadPerIteration = 64 * 1024;  // fairness between connections (spec §8.5)
+constexpr int kMaxAcceptsPerIteration = 64;
+constexpr uint64_t kAcceptBackoffMs = 100;           // after EMFILE/ENFILE (spec §8.5)
+constexpr uint64_t kLingerMs = 1000;                 // lingering close after an error response
+constexpr size_t kLingerMaxBytes = 1024 * 1024;
+constexpr size_t kInlineFileBytes = 64 * 1024;       // smaller files are copied into the send buffer
+
+epoll_event* events_of(std::vector<uint8_t>& raw) { return reinterpret_cast<epoll_event*>(raw.data()); }
+
+HttpMessage make_message(const http::Request& req, std::string_view in, std::string_view body) {
+  HttpMessage m;
+  m.method = req.method;
+  m.uri = req.uri;
+  m.query = req.query;
+  m.proto = req.proto;
+  m.headers = req.headers;
+  m.num_headers = req.num_headers;
+  m.head = in.substr(0, req.head_len);
+  m.body = body;
+  return m;
+}
+}  // namespace
+
+uint64_t monotonic_ms() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
+}
+
+Manager::Manager(const Limits& limits) : limits_(limits) {
+  http_limits_.max_request_line = limits.max_request_line;
+  http_limits_.max_header_bytes = limits.max_header_bytes;
+  http_limits_.max_headers = limits.max_headers;
+  header_scratch_.resize(limits.max_headers + 1);
+  events_raw_.resize(sizeof(epoll_event) * kMaxEvents);
+  epfd_ = epoll_create1(EPOLL_CLOEXEC);
+  evfd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (epfd_ >= 0 && evfd_ >= 0) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.ptr = nullptr;  // the internal wake channel
+    epoll_ctl(epfd_, EPOLL_CTL_ADD, evfd_, &ev);
+  }
+  now_ = monotonic_ms();
+}
+
+Manager::~Manager() {
+  // No events here: the binding delivers CLOSE through shutdown() when the program
+  // closes the manager; a collected manager just releases its sockets.
+  for (Connection* c = head_; c;) {
+    Connection* next = c->next;
+    if (c->fd >= 0) ::close(c->fd);
+    if (c->file.fd >= 0) ::close(c->file.fd);
+    delete c;
+    c = next;
+  }
+  if (epfd_ >= 0) ::close(epfd_);
+  if (evfd_ >= 0) ::close(evfd_);
+}
+
+bool Manager::enable_wakeup() {
+  if (!ok()) return false;
+  wakeup_enabled_ = true;
+  if (next_id_ == 1) next_id_ = 2;  // id 1 is the wakeup channel (spec §2.5)
+  return true;
+}
+
+void Manager::emit(Connection* c, int ev, const void* data) {
+  if (sink_) sink_(sink_ctx_, c, ev, data);
+}
+
+Connection* Manager::new_connection() {
+  auto* c = new Connection;
+  c->mgr = this;
+  c->id = next_id_++;
+  c->prev = tail_;
+  if (tail_) tail_->next = c; else head_ = c;
+  tail_ = c;
+  by_id_[c->id] = c;
+  user_conns_++;
+  c->idle_since = now_;
+  return c;
+}
+
+Connection* Manager::find(uint64_t id) const {
+  auto it = by_id_.find(id);
+  return it == by_id_.end() ? nullptr : it->second;
+}
+
+std::vector<Connection*> Manager::live_connections() const {
+  std::vector<Connection*> out;
+  for (Connection* c = head_; c; c = c->next)
+    if (!c->is_closed) out.push_back(c);
+  return out;
+}
+
+Connection* Manager::listen(std::string_view url_text, bool http) {
+  if (shut_down_ || !ok()) return nullptr;
+  url::Parts parts = url::split(url_text);
+  int port = url::port(url_text);
+  if (port < 0) return nullptr;
+  Address addr, bound;
+  if (!net::parse_listen_host(parts.host, static_cast<uint16_t>(port), addr)) return nullptr;
+  int fd = net::open_listener(addr, bound);
+  if (fd < 0) return nullptr;
+  now_ = monotonic_ms();
+  Connection* c = new_connection();
+  c->fd = fd;
+  c->is_listening = true;
+  c->is_http = http;
+  c->is_tls = url::is_ssl(url_text);
+  c->local = bound;
+  listeners_++;
+  update_interest(c);
+  emit(c, EV_OPEN);
+  return c;
+}
+
+void Manager::update_interest(Connection* c) {
+  if (c->fd < 0 || c->is_closed) return;
+  uint32_t want;
+  if (c->is_listening) {
+    want = c->listen_paused ? 0 : EPOLLIN;
+  } else {
+    want = c->is_full ? 0 : (EPOLLIN | EPOLLRDHUP);
+    if (c->want_write) want |= EPOLLOUT;
+  }
+  if (c->registered && want == c->interest) return;
+  epoll_event ev{};
+  ev.events = want;
+  ev.data.ptr = c;
+  if (epoll_ctl(epfd_, c->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, c->fd, &ev) == 0) {
+    c->registered = true;
+    c->interest = want;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// One iteration
+
+int Manager::prepare_wait(int timeout_ms) {
+  now_ = monotonic_ms();
+  if (wake_pending_.load(std::memory_order_acquire)) return 0;
+  int64_t wait = timeout_ms < 0 ? -1 : timeout_ms;
+  auto shorten = [&](uint64_t deadline) {
+    int64_t d = deadline > now_ ? static_cast<int64_t>(deadline - now_) : 0;
+    if (wait < 0 || d < wait) wait = d;
+  };
+  if (!timers_.empty()) shorten(timers_.front()->deadline);
+  const size_t active = user_conns_ - listeners_;
+  for (Connection* c = head_; c && wait != 0; c = c->next) {
+    if (c->is_closed) continue;
+    if (c->is_closing || c->needs_parse) return 0;
+    bool pending_out = !c->tx.empty() || c->file.fd >= 0;
+    if (c->is_draining && !pending_out && !c->linger_started) return 0;
+    if (pending_out && !c->want_write && !c->is_listening) return 0;
+    if (c->listen_paused) {
+      if (c->paused_until) shorten(c->paused_until);
+      else if (!limits_.max_connections || active < limits_.max_connections) return 0;
+    }
+    uint64_t deadline;
+    if (timeout_of(c, deadline) != Timeout::None) shorten(deadline);
+  }
+  return wait > INT32_MAX ? INT32_MAX : static_cast<int>(wait);
+}
+
+int Manager::wait(int timeout_ms) {
+  int n = epoll_wait(epfd_, events_of(events_raw_), kMaxEvents, timeout_ms);
+  nready_ = n > 0 ? n : 0;
+  return n;
+}
+
+void Manager::dispatch() {
+  if (shut_down_) return;
+  now_ = monotonic_ms();
+  epoll_event* evs = events_of(events_raw_);
+  for (int i = 0; i < nready_; i++) {
+    auto* c = static_cast<Connection*>(evs[i].data.ptr);
+    if (!c) {
+      uint64_t v;
+      while (::read(evfd_, &v, sizeof v) > 0) {
+      }
+      continue;
+    }
+    c->ready |= evs[i].events;
+  }
+  nready_ = 0;
+
+  run_timers();
+  if (shut_down_) return;
+  run_wakeups();
+  if (shut_down_) return;
+
+  const size_t max_conns = limits_.max_connections;
+  for (Connection* c = head_; c; c = c->next) {
+    if (c->is_closed) continue;
+    emit(c, EV_POLL);
+    if (c->is_closed || shut_down_) continue;
+    uint32_t r = c->ready;
+    c->ready = 0;
+    c->is_readable = r & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR);
+    c->is_writable = r & EPOLLOUT;
+    if (c->is_listening) {
+      if (c->listen_paused) {
+        bool resume = c->paused_until ? now_ >= c->paused_until
+                                      : (!max_conns || user_conns_ - listeners_ < max_conns);
+        if (resume) {
+          c->listen_paused = false;
+          c->paused_until = 0;
+          update_interest(c);
+          do_accept(c);
+        }
+      } else if (r & EPOLLIN) {
+        do_accept(c);
+      }
+      continue;
+    }
+    if (c->is_readable) {
+      do_read(c);
+    } else if (c->needs_parse) {
+      c->needs_parse = false;
+      if (c->is_http) http_process(c);
+    }
+    if (!c->is_closed) check_timeouts(c);
+  }
+
+  // Output produced by this batch goes out in one send per connection.
+  for (Connection* c = head_; c; c = c->next) {
+    if (c->is_closed || c->is_closing || c->fd < 0) continue;
+    if (c->tx.empty() && c->file.fd < 0) continue;
+    if (c->want_write && !c->is_writable) continue;
+    do_write(c);
+  }
+
+  for (Connection* c = head_; c; c = c->next) {
+    if (c->is_closed) continue;
+    if (c->is_closing) {
+      finish_close(c);
+      continue;
+    }
+    if (c->is_draining && c->tx.empty() && c->file.fd < 0) {
+      if (!c->linger) {
+        finish_close(c);
+      } else if (!c->linger_started) {
+        // Lingering close (spec §6.3): stop sending, keep reading briefly so the peer
+        // reads our error response instead of a reset.
+        ::shutdown(c->fd, SHUT_WR);
+        c->linger_started = true;
+        c->linger_deadline = now_ + kLingerMs;
+        if (c->eof) finish_close(c);
+      } else if (c->eof || now_ >= c->linger_deadline || c->linger_bytes > kLingerMaxBytes) {
+        finish_close(c);
+      }
+    }
+  }
+  reclaim();
+}
+
+// ---------------------------------------------------------------------------------------
+// I/O
+
+void Manager::do_accept(Connection* lc) {
+  const size_t max_conns = limits_.max_connections;
+  for (int i = 0; i < kMaxAcceptsPerIteration; i++) {
+    if (max_conns && user_conns_ - listeners_ >= max_conns) {
+      lc->listen_paused = true;
+      lc->paused_until = 0;
+      update_interest(lc);
+      return;
+    }
+    Address remote, local;
+    int fd = net::accept_one(lc->fd, remote, local);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) continue;
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        lc->listen_paused = true;
+        lc->paused_until = now_ + kAcceptBackoffMs;
+        update_interest(lc);
+      }
+      return;
+    }
+    Connection* c = new_connection();
+    c->fd = fd;
+    c->is_accepted = true;
+    c->is_http = lc->is_http;
+    c->is_tls = lc->is_tls;
+    c->local = local;
+    c->remote = remote;
+    c->listener = lc;
+    update_interest(c);
+    emit(c, EV_OPEN);
+    if (!c->is_closed) emit(c, EV_ACCEPT);
+    c->listener = nullptr;
+    if (lc->is_closed || shut_down_) return;
+  }
+}
+
+void Manager::do_read(Connection* c) {
+  if (c->is_full) return;  // back-pressure: leave input in the kernel
+  size_t total = 0;
+  bool eof = false;
+  while (total < kMaxReadPerIteration) {
+    char* p = c->rx.tail(kReadChunk);
+    if (!p) {
+      error(c, "MG_MAX_RECV_SIZE");
+      return;
+    }
+    ssize_t n = ::recv(c->fd, p, kReadChunk, 0);
+    if (n > 0) {
+      c->rx.commit(static_cast<size_t>(n));
+      total += static_cast<size_t>(n);
+      if (static_cast<size_t>(n) < kReadChunk) break;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    eof = true;  // orderly EOF or reset: no ERROR event (spec §5.6 R7)
+    break;
+  }
+  if (c->linger_started || (c->linger && c->is_draining)) {
+    c->linger_bytes += c->rx.size() - c->rx_off;
+    c->rx.clear();
+    c->rx_off = 0;
+    if (eof) c->eof = true;
+    return;
+  }
+  if (total > 0) {
+    c->idle_since = now_;
+    if (c->is_http && !c->is_websocket) {
+      http_process(c);
+    } else if (c->rx.size() > limits_.max_recv) {
+      error(c, "MG_MAX_RECV_SIZE");
+      return;
+    }
+    if (c->is_closed || c->is_closing) return;
+    emit(c, EV_READ);
+    if (c->is_closed) return;
+  }
+  if (eof) {
+    c->eof = true;
+    // Flush what the handler queued (a complete request followed by EOF still gets
+    // its answer), then close.
+    if (c->tx.empty() && c->file.fd < 0) c->is_closing = true;
+    else c->is_draining = true;
+  }
+}
+
+void Manager::do_write(Connection* c) {
+  bool wrote = false;
+  while (!c->tx.empty()) {
+    ssize_t n = ::send(c->fd, c->tx.data(), c->tx.size(), MSG_NOSIGNAL);
+    if (n > 0) {
+      c->tx.consume(static_cast<size_t>(n));
+      wrote = true;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      c->want_write = true;
+      break;
+    }
+    c->is_closing = true;  // peer gone
+    c->tx.clear();
+    break;
+  }
+  if (c->tx.empty() && c->file.fd >= 0 && !c->is_closing) {
+    while (c->file.remaining > 0) {
+      off_t off = static_cast<off_t>(c->file.offset);
+      size_t want = std::min<uint64_t>(c->file.remaining, 1u << 20);
+      ssize_t n = ::sendfile(c->fd, c->file.fd, &off, want);
+      if (n > 0) {
+        c->file.offset += static_cast<uint64_t>(n);
+        c->file.remaining -= static_cast<uint64_t>(n);
+        wrote = true;
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        c->want_write = true;
+        break;
+      }
+      c->is_closing = true;  // file shrank or socket failed: the framing is broken
+      break;
+    }
+    if (c->file.remaining == 0 || c->is_closing) {
+      ::close(c->file.fd);
+      c->file = FileStream{};
+      if (!c->is_closing) response_complete(c, false);
+    }
+  }
+  if (c->tx.empty() && c->file.fd < 0) {
+    c->want_write = false;
+    c->tx.shrink_if_idle();
+  }
+  if (c->is_full && c->tx.size() < limits_.send_low_water) c->is_full = false;
+  update_interest(c);
+  if (wrote && !c->is_closed) emit(c, EV_WRITE);
+}
+
+void Manager::after_output(Connection* c) {
+  if (!c->is_full && c->tx.size() > limits_.send_high_water && !c->is_listening) {
+    c->is_full = true;
+    update_interest(c);
+  }
+}
+
+bool Manager::send(Connection* c, const void* data, size_t len) {
+  if (c->is_closed) return false;
+  if (!c->tx.append(data, len)) return false;
+  after_output(c);
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------
+// HTTP server protocol
+
+void Manager::http_process(Connection* c) {
+  HttpServerState& st = c->http;
+  std::span<http::Header> scratch(header_scratch_);
+  while (!c->is_closed && !c->is_closing && !c->is_draining && !st.outstanding && c->file.fd < 0) {
+    char* base = c->rx.data() + c->rx_off;
+    size_t avail = c->rx.size() - c->rx_off;
+    if (!st.in_body) {
+      // RFC 9112 §2.2: ignore empty lines before a request line.
+      while (avail > 0 && (base[0] == '\n' || (base[0] == '\r' && avail > 1 && base[1] == '\n'))) {
+        size_t skip = base[0] == '\n' ? 1 : 2;
+        base += skip;
+        avail -= skip;
+        c->rx_off += skip;
+      }
+    }
+    if (avail == 0) break;
+    std::string_view in(base, avail);
+    http::Request req;
+    bool fresh = false;
+    if (!st.in_body) {
+      if (st.head_start_ms == 0) st.head_start_ms = now_;
+      size_t end = http::find_head_end(in, st.scanned);
+      if (end == 0) {
+        http::ParseResult r = http::parse_request(in, req, scratch, http_limits_);
+        if (r.status == http::ParseStatus::Error) return http_reject(c, r.http_status, r.error);
+        st.scanned = avail;
+        break;
+      }
+      http::ParseResult r = http::parse_request(in.substr(0, end), req, scratch, http_limits_);
+      if (r.status != http::ParseStatus::Complete) {
+        if (r.status == http::ParseStatus::Error) return http_reject(c, r.http_status, r.error);
+        return http_reject(c, 400, "HTTP parse error: head");
+      }
+      if (req.body_kind == http::BodyKind::ContentLength && req.content_length > limits_.max_body)
+        return http_reject(c, 413, "MG_MAX_RECV_SIZE");
+      st.head_len = req.head_len;
+      st.body_kind = req.body_kind;
+      st.content_length = req.content_length;
+      st.close_after = !req.keep_alive;
+      st.is_head = req.method == "HEAD";
+      st.continue_sent = false;
+      st.chunk = http::ChunkedDecoder{};
+      st.chunk_raw = 0;
+      st.chunk_body = 0;
+      st.in_body = true;
+      st.body_seen_ms = now_;
+      fresh = true;
+    }
+
+    // Body framing, RFC 9112 §6.3.
+    bool complete = false;
+    std::string_view body;
+    size_t msg_len = st.head_len;
+    size_t after_head = avail - st.head_len;
+    switch (st.body_kind) {
+      case http::BodyKind::None:
+        complete = true;
+        break;
+      case http::BodyKind::ContentLength:
+        body = in.substr(st.head_len, std::min<uint64_t>(after_head, st.content_length));
+        complete = after_head >= st.content_length;
+        msg_len += body.size();
+        break;
+      case http::BodyKind::Chunked: {
+        char* body_start = base + st.head_len;
+        http::ChunkedResult r =
+            http::decode_chunked(st.chunk, body_start + st.chunk_raw, after_head - st.chunk_raw,
+                                 body_start + st.chunk_body, http_limits_, limits_.max_body);
+        st.chunk_raw += r.consumed;
+        st.chunk_body += r.produced;
+        if (r.status == http::ParseStatus::Error)
+          return http_reject(c, r.error == "MG_MAX_RECV_SIZE" ? 413 : 400, r.error);
+        body = std::string_view(body_start, st.chunk_body);
+        complete = r.status == http::ParseStatus::Complete;
+        msg_len += st.chunk_raw;
+        break;
+      }
+    }
+    if (after_head > 0) st.body_seen_ms = now_;
+
+    if (fresh) {
+      size_t tx_before = c->tx.size();
+      HttpMessage m = make_message(req, in, body);
+      emit(c, EV_HTTP_HDRS, &m);
+      if (c->is_closed || c->is_closing || c->is_draining) break;
+      // RFC 9110 §10.1.1: ask for the body unless the handler already answered.
+      if (!complete && req.expect_continue && c->tx.size() == tx_before && !st.continue_sent) {
+        c->tx.append("HTTP/1.1 100 Continue\r\n\r\n");
+        st.continue_sent = true;
+      }
+    }
+    if (!complete) break;
+    if (!fresh) {
+      http::ParseResult r = http::parse_request(in.substr(0, st.head_len), req, scratch, http_limits_);
+      if (r.status != http::ParseStatus::Complete) return http_reject(c, 400, "HTTP parse error: head");
+    }
+    st.in_body = false;
+    st.scanned = 0;
+    st.head_start_ms = 0;
+    st.outstanding = true;
+    HttpMessage m = make_message(req, in, body);
+    emit(c, EV_HTTP_MSG, &m);
+    if (c->is_closed) return;
+    c->rx_off += msg_len;
+  }
+  if (c->is_closed) return;
+  if (c->rx_off) {
+    c->rx.consume(c->rx_off);
+    c->rx_off = 0;
+  }
+  c->rx.shrink_if_idle();
+}
+
+void Manager::http_reject(Connection* c, int status, std::string_view err) {
+  HttpServerState& st = c->http;
+  std::string_view text = err;
+  emit(c, EV_ERROR, &text);
+  st.in_body = false;
+  st.outstanding = false;
+  c->rx.clear();
+  c->rx_off = 0;
+  if (c->is_closed || c->is_closing) return;
+  http::write_error_response(c->tx, status);
+  c->linger = true;
+  c->is_draining = true;
+}
+
+void Manager::response_complete(Connection* c, bool close_requested) {
+  HttpServerState& st = c->http;
+  bool was_outstanding = st.outstanding;
+  st.outstanding = false;
+  c->idle_since = now_ = monotonic_ms();
+  if (close_requested || (was_outstanding && st.close_after)) {
+    c->is_draining = true;
+  } else if (was_outstanding && c->rx.size() > c->rx_off) {
+    c->needs_parse = true;  // a pipelined request waits in the buffer
+  }
+}
+
+void Manager::http_reply(Connection* c, int status, std::span<const http::Header> headers,
+                         std::string_view body) {
+  bool close_requested = false;
+  for (const http::Header& h : headers)
+    if (http::iequals(h.name, "Connection") && http::has_token(h.value, "close")) close_requested = true;
+  http::write_response(c->tx, status, headers, body, c->http.is_head);
+  after_output(c);
+  response_complete(c, close_requested);
+}
+
+void Manager::http_serve(Connection* c, http::FileResponse&& resp) {
+  c->tx.append(resp.head);
+  c->tx.append(resp.body);
+  if (resp.fd >= 0 && resp.file_length > 0 && resp.file_length <= kInlineFileBytes) {
+    size_t len = static_cast<size_t>(resp.file_length);
+    char* p = c->tx.tail(len);
+    ssize_t n = p ? ::pread(resp.fd, p, len, static_cast<off_t>(resp.file_offset)) : -1;
+    ::close(resp.fd);
+    if (n != static_cast<ssize_t>(len)) {
+      c->is_closing = true;  // the file changed under us; the framing cannot be kept
+      return;
+    }
+    c->tx.commit(len);
+  } else if (resp.fd >= 0 && resp.file_length > 0) {
+    if (c->file.fd >= 0) ::close(c->file.fd);
+    c->file = FileStream{resp.fd, resp.file_offset, resp.file_length};
+    c->http.outstanding = true;  // completes once the file is sent (do_write)
+    after_output(c);
+    return;
+  } else if (resp.fd >= 0) {
+    ::close(resp.fd);
+  }
+  after_output(c);
+  response_complete(c, false);
+}
+
+// ---------------------------------------------------------------------------------------
+// Timeouts (spec §8.1): apply to connections of HTTP listeners until upgraded.
+
+Manager::Timeout Manager::timeout_of(const Connection* c, uint64_t& deadline) const {
+  if (c->linger_started) {
+    deadline = c->linger_deadline;
+    return Timeout::Linger;
+  }
+  if (!c->is_accepted || !c->is_http || c->is_websocket || c->is_closing || c->is_draining)
+    return Timeout::None;
+  const HttpServerState& st = c->http;
+  if (st.in_body) {
+    if (!limits_.body_timeout_ms) return Timeout::None;
+    deadline = st.body_seen_ms + limits_.body_timeout_ms;
+    return Timeout::Body;
+  }
+  if (st.head_start_ms && c->rx.size() > c->rx_off && !st.outstanding) {
+    if (!limits_.header_timeout_ms) return Timeout::None;
+    deadline = st.head_start_ms + limits_.header_timeout_ms;
+    return Timeout::Header;
+  }
+  if (!st.outstanding && c->tx.empty() && c->file.fd < 0 && c->rx.size() == c->rx_off) {
+    if (!limits_.keepalive_timeout_ms) return Timeout::None;
+    deadline = c->idle_since + limits_.keepalive_timeout_ms;
+    return Timeout::Keepalive;
+  }
+  return Timeout::None;
+}
+
+void Manager::check_timeouts(Connection* c) {
+  uint64_t deadline = 0;
+  Timeout kind = timeout_of(c, deadline);
+  if (kind == Timeout::None || kind == Timeout::Linger || now_ < deadline) return;
+  if (kind == Timeout::Keepalive) {
+    c->is_closing = true;  // silent close
+  } else {
+    http_reject(c, 408, "HTTP request timeout");
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Closing
+
+void Manager::close_now(Connection* c) {
+  if (c->is_closed) return;
+  c->tx.clear();
+  finish_close(c);
+}
+
+void Manager::drain(Connection* c) {
+  if (!c->is_closed) c->is_draining = true;
+}
+
+void Manager::error(Connection* c, std::string_view text) {
+  if (c->is_closed) return;
+  c->is_closing = true;
+  emit(c, EV_ERROR, &text);
+}
+
+void Manager::finish_close(Connection* c) {
+  if (c->is_closed) return;
+  c->is_closed = true;  // makes close() inside the CLOSE handler a no-op
+  c->is_closing = true;
+  if (c->fd >= 0) {
+    ::close(c->fd);  // also removes it from epoll
+    c->fd = -1;
+  }
+  if (c->file.fd >= 0) {
+    ::close(c->file.fd);
+    c->file = FileStream{};
+  }
+  user_conns_--;
+  if (c->is_listening) listeners_--;
+  by_id_.erase(c->id);
+  has_closed_ = true;
+  emit(c, EV_CLOSE);
+}
+
+void Manager::reclaim() {
+  if (!has_closed_) return;
+  has_closed_ = false;
+  for (Connection* c = head_; c;) {
+    Connection* next = c->next;
+    if (c->is_closed) {
+      if (c->prev) c->prev->next = c->next; else head_ = c->next;
+      if (c->next) c->next->prev = c->prev; else tail_ = c->prev;
+      delete c;
+    }
+    c = next;
+  }
+}
+
+void Manager::shutdown() {
+  if (shut_down_) return;
+  shut_down_ = true;
+  timers_.clear();
+  {
+    std::lock_guard<std::mutex> g(wake_mu_);
+    wake_q_.clear();
+    wake_bytes_ = 0;
+  }
+  for (Connection* c = head_; c; c = c->next) {
+    if (c->is_closed) continue;
+    emit(c, EV_POLL);
+    c->tx.clear();
+    finish_close(c);
+  }
+  reclaim();
+}
+
+// ---------------------------------------------------------------------------------------
+// Timers (spec §5.9): a min-heap on (deadline, creation order).
+
+namespace {
+bool later(const std::shared_ptr<TimerRec>& a, const std::shared_ptr<TimerRec>& b) {
+  return a->deadline != b->deadline ? a->deadline > b->deadline : a->seq > b->seq;
+}
+}  // namespace
+
+std::shared_ptr<TimerRec> Manager::add_timer(uint64_t ms, bool repeat, bool run_now,
+                                             std::function<void()> cb) {
+  auto t = std::make_shared<TimerRec>();
+  uint64_t now = monotonic_ms();
+  t->period_ms = ms;
+  t->repeat = repeat;
+  t->deadline = run_now ? now : now + ms;
+  t->seq = timer_seq_++;
+  t->callback = std::move(cb);
+  timers_.push_back(t);
+  std::push_heap(timers_.begin(), timers_.end(), later);
+  return t;
+}
+
+void Manager::run_timers() {
+  if (timers_cancelled_.exchange(false)) {
+    for (auto& t : timers_)
+      if (!t->active.load()) t->callback = nullptr;
+    std::erase_if(timers_, [](const std::shared_ptr<TimerRec>& t) { return !t->active.load(); });
+    std::make_heap(timers_.begin(), timers_.end(), later);
+  }
+  // Collect what is due first, so timers added by callbacks wait for the next poll().
+  std::vector<std::shared_ptr<TimerRec>> due;
+  while (!timers_.empty() && timers_.front()->deadline <= now_) {
+    std::pop_heap(timers_.begin(), timers_.end(), later);
+    due.push_back(std::move(timers_.back()));
+    timers_.pop_back();
+  }
+  for (auto& t : due) {
+    if (!t->active.load()) {
+      t->callback = nullptr;
+      continue;
+    }
+    if (t->repeat) {
+      t->deadline += t->period_ms;
+      if (t->deadline <= now_) t->deadline = now_ + t->period_ms;  // missed periods: no burst
+      timers_.push_back(t);
+      std::push_heap(timers_.begin(), timers_.end(), later);
+    } else {
+      t->active.store(false);
+    }
+  }
+  for (auto& t : due) {
+    if (shut_down_) break;
+    if (!t->callback) continue;
+    if (!t->repeat || t->active.load()) {
+      auto cb = t->callback;  // the callback may cancel (and so release) itself
+      cb();
+    }
+    if (!t->repeat) t->callback = nullptr;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Wakeup (spec §5.8)
+
+int Manager::wakeup(uint64_t id, const void* data, size_t len) {
+  if (!wakeup_enabled_) return 3;
+  if (len > limits_.wakeup_max_payload) return 2;
+  {
+    std::lock_guard<std::mutex> g(wake_mu_);
+    if (shut_down_) return 3;
+    if (wake_bytes_ + len > limits_.wakeup_max_queue) return 1;
+    wake_q_.emplace_back(id, std::string(static_cast<const char*>(data), len));
+    wake_bytes_ += len;
+    wake_pending_.store(true, std::memory_order_release);
+  }
+  notify();
+  return 0;
+}
+
+void Manager::notify() {
+  uint64_t one = 1;
+  ssize_t n = ::write(evfd_, &one, sizeof one);
+  (void)n;
+}
+
+void Manager::run_wakeups() {
+  if (!wake_pending_.load(std::memory_order_acquire)) return;
+  std::deque<std::pair<uint64_t, std::string>> q;
+  {
+    std::lock_guard<std::mutex> g(wake_mu_);
+    q.swap(wake_q_);
+    wake_bytes_ = 0;
+    wake_pending_.store(false, std::memory_order_release);
+  }
+  for (auto& [id, payload] : q) {
+    if (shut_down_) return;
+    if (id == 1 && wakeup_enabled_) continue;  // waking the wakeup channel only interrupts
+    Connection* c = find(id);
+    if (!c || c->is_closed) continue;
+    std::string_view v(payload);
+    emit(c, EV_WAKEUP, &v);
+  }
+}
+
+}  // namespace mg

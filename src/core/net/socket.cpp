@@ -1,0 +1,97 @@
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "mg/net.hpp"
+
+namespace mg {
+
+uint16_t Address::port() const {
+  if (ss.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in&>(ss).sin_port);
+  if (ss.ss_family == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6&>(ss).sin6_port);
+  return 0;
+}
+
+std::string Address::ip() const {
+  char buf[64];
+  if (ss.ss_family == AF_INET6) {
+    const auto& a = reinterpret_cast<const sockaddr_in6&>(ss).sin6_addr;
+    std::snprintf(buf, sizeof buf, "%02x%02x:%02x%02x:%02x%02x:%02x%02x:%02x%02x:%02x%02x:%02x%02x:%02x%02x",
+                  a.s6_addr[0], a.s6_addr[1], a.s6_addr[2], a.s6_addr[3], a.s6_addr[4], a.s6_addr[5],
+                  a.s6_addr[6], a.s6_addr[7], a.s6_addr[8], a.s6_addr[9], a.s6_addr[10], a.s6_addr[11],
+                  a.s6_addr[12], a.s6_addr[13], a.s6_addr[14], a.s6_addr[15]);
+    return buf;
+  }
+  if (ss.ss_family == AF_INET) {
+    const auto& a = reinterpret_cast<const sockaddr_in&>(ss).sin_addr;
+    inet_ntop(AF_INET, &a, buf, sizeof buf);
+    return buf;
+  }
+  return "0.0.0.0";
+}
+
+namespace net {
+
+bool parse_listen_host(std::string_view host, uint16_t port, Address& out) {
+  out = Address{};
+  std::string h(host);
+  if (h.empty()) h = "0.0.0.0";
+  if (h == "localhost") h = "127.0.0.1";
+  if (h.front() == '[') {
+    if (h.size() < 3 || h.back() != ']') return false;
+    std::string inner = h.substr(1, h.size() - 2);
+    auto& a6 = reinterpret_cast<sockaddr_in6&>(out.ss);
+    if (inet_pton(AF_INET6, inner.c_str(), &a6.sin6_addr) != 1) return false;
+    a6.sin6_family = AF_INET6;
+    a6.sin6_port = htons(port);
+    out.len = sizeof(sockaddr_in6);
+    return true;
+  }
+  auto& a4 = reinterpret_cast<sockaddr_in&>(out.ss);
+  if (inet_pton(AF_INET, h.c_str(), &a4.sin_addr) != 1) return false;
+  a4.sin_family = AF_INET;
+  a4.sin_port = htons(port);
+  out.len = sizeof(sockaddr_in);
+  return true;
+}
+
+int open_listener(const Address& addr, Address& bound) {
+  int fd = ::socket(addr.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (addr.is_v6()) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr.ss), addr.len) != 0 ||
+      ::listen(fd, SOMAXCONN) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  bound = Address{};
+  bound.len = sizeof bound.ss;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&bound.ss), &bound.len);
+  return fd;
+}
+
+int accept_one(int lfd, Address& remote, Address& local) {
+  remote = Address{};
+  remote.len = sizeof remote.ss;
+  int fd = ::accept4(lfd, reinterpret_cast<sockaddr*>(&remote.ss), &remote.len,
+                     SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (fd < 0) return -1;
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  local = Address{};
+  local.len = sizeof local.ss;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&local.ss), &local.len);
+  return fd;
+}
+
+}  // namespace net
+}  // namespace mg

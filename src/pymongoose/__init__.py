@@ -1,0 +1,13 @@
+"""pymongoose: event-driven networking on a native C++20 engine.
+
+The API follows cymongoose: a program written for it runs unchanged after
+renaming the import.
+"""
+
+from . import _mongoose
+from ._mongoose import *  # noqa: F401,F403
+from ._mongoose import __all__ as _native_all
+
+__version__ = "0.1.0"
+
+__all__ = list(_native_all)
