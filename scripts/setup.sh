@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs what the tests and the benchmark need on a fresh Debian machine:
+# Debian packages (when missing and we are root), a venv in .venv, the Python
+# dependencies and pymongoose itself (editable, with the compiled extension).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEB_PACKAGES=(g++ make cmake ninja-build pkg-config libgtest-dev clang libclang-rt-14-dev
+              curl wrk nginx-light valgrind libssl-dev python3-venv procps)
+missing=()
+for p in "${DEB_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# nginx-light is optional when some other nginx is installed.
+if [[ " ${missing[*]} " == *" nginx-light "* ]] && command -v nginx >/dev/null 2>&1; then
+  missing=("${missing[@]/nginx-light}")
+fi
+missing=($(printf '%s\n' "${missing[@]}" | grep -v '^$' || true))
+if ((${#missing[@]})); then
+  if [[ $(id -u) -eq 0 ]]; then
+    echo "setup: installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "setup: missing Debian packages (run as root or install them): sudo apt-get install ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+
+PY=${PYTHON:-python3}
+if [[ ! -x .venv/bin/python ]]; then
+  "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+.venv/bin/python -m pip install -q nanobind scikit-build-core pytest pytest-timeout
+if [[ "${1:-}" == "--bench" || "${1:-}" == "--all" ]]; then
+  .venv/bin/python -m pip install -q -r benchmarks/requirements.txt
+fi
+# Editable install; the CMake build directory under build/ makes rebuilds incremental.
+.venv/bin/python -m pip install -q --no-build-isolation -e .
