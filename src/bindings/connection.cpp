@@ -200,10 +200,30 @@ nb::bytes buffer_copy(const mg::Buffer& b, size_t skip, long length) {
   return nb::bytes(b.data() + skip, n);
 }
 
+int connection_traverse(PyObject* self, visitproc visit, void* arg) {
+  Py_VISIT(Py_TYPE(self));
+  if (!nb::inst_ready(self)) return 0;
+  PyConnection* pc = nb::inst_ptr<PyConnection>(self);
+  Py_VISIT(pc->handler.ptr());
+  Py_VISIT(pc->userdata.ptr());
+  return 0;
+}
+
+int connection_clear(PyObject* self) {
+  PyConnection* pc = nb::inst_ptr<PyConnection>(self);
+  pc->handler.reset();
+  pc->userdata.reset();
+  return 0;
+}
+
+PyType_Slot connection_slots[] = {{Py_tp_traverse, (void*)connection_traverse},
+                                  {Py_tp_clear, (void*)connection_clear},
+                                  {0, nullptr}};
+
 }  // namespace
 
 void bind_connection(nb::module_& m) {
-  nb::class_<PyConnection>(m, "Connection", nb::is_final())
+  nb::class_<PyConnection>(m, "Connection", nb::is_final(), nb::type_slots(connection_slots))
       .def(nb::init<>())
       .def_prop_ro("id", [](PyConnection& pc) { return pc.id; })
       .def_prop_ro("handler", [](PyConnection& pc) -> nb::object { return pc.handler.is_valid() ? pc.handler : nb::none(); })

@@ -339,6 +339,33 @@ def _run(manager, poll_ms):
         manager.close()
 )PY";
 
+// Cyclic GC (D11): handlers, timer callbacks and userdata may reference the manager.
+int manager_traverse(PyObject* self, visitproc visit, void* arg) {
+  Py_VISIT(Py_TYPE(self));
+  if (!nb::inst_ready(self)) return 0;
+  PyManager* pm = nb::inst_ptr<PyManager>(self);
+  Py_VISIT(pm->handler.ptr());
+  Py_VISIT(pm->error_handler.ptr());
+  if (!pm->engine) return 0;
+  for (mg::Connection* c = pm->engine->first(); c; c = c->next)
+    if (c->user) Py_VISIT(static_cast<PyObject*>(c->user));
+  for (const auto& t : pm->engine->timers())
+    if (t->callback && t->user) Py_VISIT(static_cast<PyObject*>(t->user));
+  return 0;
+}
+
+int manager_clear(PyObject* self) {
+  PyManager* pm = nb::inst_ptr<PyManager>(self);
+  pm->handler.reset();
+  pm->error_handler.reset();
+  if (pm->engine) pm->engine->clear_timer_callbacks();
+  return 0;
+}
+
+PyType_Slot manager_slots[] = {{Py_tp_traverse, (void*)manager_traverse},
+                               {Py_tp_clear, (void*)manager_clear},
+                               {0, nullptr}};
+
 }  // namespace
 
 PyManager::~PyManager() {
@@ -385,7 +412,7 @@ void bind_manager(nb::module_& m) {
         return t.rec && t.rec->active.load() && t.mgr_alive && t.mgr_alive->load();
       });
 
-  nb::class_<PyManager>(m, "Manager")
+  nb::class_<PyManager>(m, "Manager", nb::type_slots(manager_slots))
       .def(
           "__init__",
           [](PyManager* self, nb::handle handler, bool enable_wakeup, nb::handle error_handler, nb::handle limits) {
@@ -455,6 +482,7 @@ void bind_manager(nb::module_& m) {
             if (ms < 0) throw nb::value_error("milliseconds must be non-negative");
             if (!PyCallable_Check(callback.ptr())) throw nb::type_error("callback must be callable");
             PyManager* pmp = &pm;
+            PyObject* cb_ptr = callback.ptr();
             auto fire = [cb = std::move(callback), pmp]() {
               if (pmp->suppress_events) return;
               PyObject* r = PyObject_CallNoArgs(cb.ptr());
@@ -470,6 +498,7 @@ void bind_manager(nb::module_& m) {
             EngineLock lock(*pm.engine);
             PyTimer t;
             t.rec = pm.engine->add_timer(static_cast<uint64_t>(ms), repeat, run_now, std::move(fire));
+            t.rec->user = cb_ptr;
             t.mgr_alive = pm.alive;
             t.engine = pm.engine.get();
             return t;

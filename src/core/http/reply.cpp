@@ -1,4 +1,6 @@
+#include <array>
 #include <charconv>
+#include <cstdint>
 #include <cstring>
 
 #include "mg/http_reply.hpp"
@@ -76,15 +78,40 @@ std::string_view reason_phrase(int status) {
 
 namespace {
 
-bool is_crlf_nul(unsigned char ch) { return ch == '\r' || ch == '\n' || ch == 0; }
+// Character classes for header validation, one table lookup per byte.
+enum : uint8_t { kToken = 1, kCrLfNul = 2, kControl = 4 };
 
-// RFC 9110 §5.5: field values exclude CTLs other than HTAB.
-bool is_bad_value_char(unsigned char ch) { return (ch < 0x20 && ch != '\t') || ch == 0x7f; }
+constexpr std::array<uint8_t, 256> make_classes() {
+  std::array<uint8_t, 256> t{};
+  // RFC 9110 §5.6.2: tchar = "!#$%&'*+-.^_`|~" / DIGIT / ALPHA
+  for (int ch = '0'; ch <= '9'; ch++) t[ch] |= kToken;
+  for (int ch = 'a'; ch <= 'z'; ch++) t[ch] |= kToken;
+  for (int ch = 'A'; ch <= 'Z'; ch++) t[ch] |= kToken;
+  for (char ch : std::string_view("!#$%&'*+-.^_`|~")) t[static_cast<unsigned char>(ch)] |= kToken;
+  // RFC 9110 §5.5: field values exclude CTLs other than HTAB.
+  for (int ch = 0; ch < 0x20; ch++)
+    if (ch != '\t') t[ch] |= kControl;
+  t[0x7f] |= kControl;
+  t['\r'] |= kCrLfNul;
+  t['\n'] |= kCrLfNul;
+  t[0] |= kCrLfNul;
+  return t;
+}
+constexpr std::array<uint8_t, 256> kClasses = make_classes();
 
-bool any_of(std::string_view s, bool (*pred)(unsigned char)) {
-  for (unsigned char ch : s)
-    if (pred(ch)) return true;
-  return false;
+// OR of the classes of every byte, and AND of the token bit.
+struct Scan {
+  uint8_t any = 0;
+  bool all_token = true;
+};
+Scan scan(std::string_view s) {
+  Scan r;
+  for (unsigned char ch : s) {
+    uint8_t c = kClasses[ch];
+    r.any |= c;
+    r.all_token &= (c & kToken) != 0;
+  }
+  return r;
 }
 
 char* put(char* p, std::string_view s) {
@@ -97,11 +124,13 @@ char* put(char* p, std::string_view s) {
 HeaderCheck validate_headers(std::span<const Header> headers, bool reject_transfer_encoding) {
   for (size_t i = 0; i < headers.size(); i++) {
     const Header& h = headers[i];
-    if (any_of(h.name, is_crlf_nul)) return {HeaderFault::NameCrLfNul, i};
-    if (!is_token(h.name)) return {HeaderFault::NameNotToken, i};
-    if (any_of(h.value, is_crlf_nul)) return {HeaderFault::ValueCrLfNul, i};
-    if (any_of(h.value, is_bad_value_char)) return {HeaderFault::ValueControl, i};
-    if (reject_transfer_encoding && iequals(h.name, "Transfer-Encoding"))
+    Scan name = scan(h.name);
+    if (name.any & kCrLfNul) return {HeaderFault::NameCrLfNul, i};
+    if (!name.all_token || h.name.empty()) return {HeaderFault::NameNotToken, i};
+    Scan value = scan(h.value);
+    if (value.any & kCrLfNul) return {HeaderFault::ValueCrLfNul, i};
+    if (value.any & kControl) return {HeaderFault::ValueControl, i};
+    if (reject_transfer_encoding && h.name.size() == 17 && iequals(h.name, "Transfer-Encoding"))
       return {HeaderFault::TransferEncoding, i};
   }
   return {};
@@ -129,7 +158,7 @@ bool write_response(Buffer& out, int status, std::span<const Header> headers,
   size_t need = 64 + body.size();
   for (const Header& h : headers) {
     need += h.name.size() + h.value.size() + 4;
-    if (!has_type && iequals(h.name, "Content-Type")) has_type = true;
+    if (!has_type && h.name.size() == 12 && iequals(h.name, "Content-Type")) has_type = true;
   }
   std::string_view reason = reason_phrase(status);
   need += reason.size();
@@ -143,7 +172,7 @@ bool write_response(Buffer& out, int status, std::span<const Header> headers,
   p = put(p, "\r\n");
   if (!has_type) p = put(p, "Content-Type: text/plain\r\n");
   for (const Header& h : headers) {
-    if (iequals(h.name, "Content-Length")) continue;  // we frame the body ourselves
+    if (h.name.size() == 14 && iequals(h.name, "Content-Length")) continue;  // we frame the body ourselves
     p = put(p, h.name);
     p = put(p, ": ");
     p = put(p, h.value);

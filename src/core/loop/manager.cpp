@@ -566,7 +566,7 @@ void Manager::response_complete(Connection* c, bool close_requested) {
   HttpServerState& st = c->http;
   bool was_outstanding = st.outstanding;
   st.outstanding = false;
-  c->idle_since = now_ = monotonic_ms();
+  c->idle_since = now_;
   if (close_requested || (was_outstanding && st.close_after)) {
     c->is_draining = true;
   } else if (was_outstanding && c->rx.size() > c->rx_off) {
@@ -578,7 +578,8 @@ void Manager::http_reply(Connection* c, int status, std::span<const http::Header
                          std::string_view body) {
   bool close_requested = false;
   for (const http::Header& h : headers)
-    if (http::iequals(h.name, "Connection") && http::has_token(h.value, "close")) close_requested = true;
+    if (h.name.size() == 10 && http::iequals(h.name, "Connection") && http::has_token(h.value, "close"))
+      close_requested = true;
   http::write_response(c->tx, status, headers, body, c->http.is_head);
   after_output(c);
   response_complete(c, close_requested);
@@ -705,6 +706,10 @@ void Manager::reclaim() {
 void Manager::shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
+  for (auto& t : timers_) {
+    t->active.store(false);
+    t->callback = nullptr;
+  }
   timers_.clear();
   {
     std::lock_guard<std::mutex> g(wake_mu_);
@@ -741,6 +746,13 @@ std::shared_ptr<TimerRec> Manager::add_timer(uint64_t ms, bool repeat, bool run_
   timers_.push_back(t);
   std::push_heap(timers_.begin(), timers_.end(), later);
   return t;
+}
+
+void Manager::clear_timer_callbacks() {
+  for (auto& t : timers_) {
+    t->active.store(false);
+    t->callback = nullptr;
+  }
 }
 
 void Manager::run_timers() {

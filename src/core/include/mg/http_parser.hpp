@@ -60,6 +60,23 @@ size_t find_head_end(std::string_view input, size_t scan_from = 0);
 // (its size should be at least limits.max_headers; more fields -> 431).
 // Incomplete input that already violates a limit (request line longer than
 // max_request_line with no line end, head longer than max_header_bytes) is an Error.
+// The parse is a single left-to-right pass: a malformed byte is reported as soon
+// as it arrives, and for any prefix of an input the result is either Incomplete
+// or identical to the result for the whole input. Cost is O(head), so a caller
+// receiving a head in many small reads should use find_head_end (incremental)
+// and call parse_request when it returns non-zero, on the first read (early
+// rejection of non-HTTP bytes), and once the buffer exceeds the limits.
+// Choices where RFC 9112 leaves room (all strict):
+//  - a request-line content of exactly max_request_line bytes is accepted; more -> 414;
+//    a head of exactly max_header_bytes (incl. leading empty lines) is accepted.
+//  - version: anything but "HTTP/1.<digit>" in the version position -> 505;
+//    a missing version or an extra SP -> 400 "request line".
+//  - more than one Host -> 400 for HTTP/1.0 too (RFC 9112 §3.2).
+//  - Content-Length: every field and every comma-separated element must be 1*DIGIT
+//    and all must be numerically equal ("5, 5" ok, "5, 6" / "5," -> 400).
+//  - Transfer-Encoding: the value must be exactly one `chunked` token (OWS trimmed);
+//    "chunked, chunked", "gzip, chunked", "chunked," -> 501.
+// On Error and Incomplete the fields of `out` are unspecified.
 ParseResult parse_request(std::string_view input, Request& out, std::span<Header> storage,
                           const Limits& limits);
 
@@ -74,8 +91,20 @@ bool is_token(std::string_view s);
 
 // Resumable chunked-body decoder (RFC 9112 §7.1). Decodes in place: the decoded
 // bytes are moved down within the buffer so that the body becomes contiguous.
+//
+// Strictness (RFC 9112 §7.1): every line in the chunked framing must end in CRLF
+// (a bare LF is "Invalid chunk", unlike the head); BWS is allowed only between
+// the size and ';'; extension bytes may be HTAB, SP, VCHAR or obs-text; trailer
+// lines must be `token ":" value` with no CTL and are discarded.
+// Errors: malformed framing, size overflow or a size line above
+// max_request_line -> "Invalid chunk" (400); declared or decoded body above
+// max_body -> "MG_MAX_RECV_SIZE" (413, reported as soon as the size digits exceed
+// it); trailer section above max_header_bytes -> "HTTP header limit exceeded" (431).
 struct ChunkedDecoder {
-  enum class State : uint8_t { Size, Ext, SizeLf, Data, DataCr, DataLf, Trailer, Done };
+  // SizeBws: whitespace after the size digits, ';' must follow.
+  // TrailerLf: CR seen at the end of a trailer line.
+  enum class State : uint8_t { Size, Ext, SizeLf, Data, DataCr, DataLf, Trailer, Done,
+                               SizeBws, TrailerLf };
   State state = State::Size;
   uint64_t chunk_remaining = 0;
   uint64_t body_size = 0;        // decoded bytes so far
@@ -83,17 +112,23 @@ struct ChunkedDecoder {
   size_t trailer_bytes = 0;
   bool size_has_digit = false;
   bool trailer_line_empty = true;
+  bool trailer_in_value = false;  // ':' already seen on the current trailer line
 };
 
 struct ChunkedResult {
   ParseStatus status = ParseStatus::Incomplete;  // Complete once the last chunk and trailers are read
   size_t consumed = 0;  // raw bytes read from `raw`
   size_t produced = 0;  // decoded bytes written at `out`
-  std::string_view error;  // "Invalid chunk" or "MG_MAX_RECV_SIZE" on Error
+  std::string_view error;  // "Invalid chunk", "MG_MAX_RECV_SIZE" or "HTTP header limit exceeded"
+  int http_status = 0;     // on Error: 400, 413 or 431 respectively
 };
 
 // Decode from raw[0..raw_len) writing decoded bytes at `out` (out <= raw; memmove
-// semantics, so out may alias raw). Stops after the final chunk's trailers
+// semantics, so out may alias raw). Bytes raw[consumed..raw_len) are left untouched,
+// and out + produced <= raw + consumed always holds, so a caller keeping
+// [decoded body][undecoded input] in one buffer moves the unconsumed tail down to
+// out + produced and calls again when more input arrives. After Complete, further
+// calls return Complete with nothing consumed. Stops after the final chunk's trailers
 // (Complete), at the end of the input (Incomplete), or on a malformed chunk / a body
 // above max_body (Error). Chunk-size lines (extensions included) are limited by
 // limits.max_request_line, trailers by limits.max_header_bytes.

@@ -143,6 +143,7 @@ struct TimerRec {
   bool repeat = false;
   std::atomic<bool> active{true};
   std::function<void()> callback;
+  void* user = nullptr;  // binding's handle on the callback (for GC traversal)
 };
 
 // The binding installs one sink; the engine calls it for every event. `data` is
@@ -176,6 +177,8 @@ class Manager {
 
   // Closes everything (POLL, CLOSE per connection), drops timers and wakeups.
   void shutdown();
+  // Drops every timer callback (GC clear); timers stay scheduled but do nothing.
+  void clear_timer_callbacks();
   bool is_shut_down() const { return shut_down_; }
 
   // Wakeup queue (thread-safe). Returns 0 queued, 1 queue full, 2 payload too large, 3 disabled.
@@ -199,6 +202,8 @@ class Manager {
   void http_serve(Connection* c, http::FileResponse&& resp);
 
   std::vector<Connection*> live_connections() const;
+  const std::vector<std::shared_ptr<TimerRec>>& timers() const { return timers_; }
+  Connection* first() const { return head_; }
   Connection* find(uint64_t id) const;
   size_t live_count() const { return user_conns_; }
 
