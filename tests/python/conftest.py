@@ -1,0 +1,50 @@
+# SPDX-License-Identifier: MIT
+"""Fixtures for the pymongoose HTTP server / Manager test suite.
+
+The helpers (and the import of the implementation under test) live in
+``mgtest_helpers``; they are imported lazily here so that test modules owned by
+others in this directory are collected even when the extension is not built.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture
+def server():
+    """Factory: ``server(handler, **opts) -> Server`` (see mgtest_helpers.Server).
+
+    Each server listens on http://127.0.0.1:0, is polled with poll(10) on a daemon
+    thread, and is stopped (bounded join) and closed at teardown. Exceptions raised by
+    handlers are collected and fail the test unless ``expect_errors=True``."""
+    from mgtest_helpers import Server
+
+    servers = []
+
+    def factory(handler=None, **kw):
+        s = Server(handler, **kw)
+        servers.append(s)
+        return s.start()
+
+    yield factory
+    problems = []
+    for s in servers:
+        problems += s.shutdown()
+    if problems:
+        pytest.fail("server teardown: " + "; ".join(problems), pytrace=False)
+
+
+@pytest.fixture
+def stderr_capture(monkeypatch):
+    """Replace sys.stderr by a thread-safe buffer for the duration of the test."""
+    from mgtest_helpers import StderrCapture
+
+    cap = StderrCapture()
+    monkeypatch.setattr(sys, "stderr", cap)
+    return cap
