@@ -155,7 +155,11 @@ bool write_response(Buffer& out, int status, std::span<const Header> headers,
   // RFC 9110 §15.2, §15.3.5, §15.4.5: 1xx, 204 and 304 have no content.
   const bool no_content = status < 200 || status == 204 || status == 304;
   bool has_type = false;
-  size_t need = 64 + body.size();
+  // Fixed parts at their widest: "HTTP/1.1 " (9) + status (11, a negative int) + " " +
+  // CRLF + "Content-Type: text/plain\r\n" (26) + "Content-Length: " (16) + 20 digits +
+  // CRLF + CRLF = 89 bytes. Reserving less lets size() pass capacity() (e.g. a 1982-byte
+  // body with status 200), after which the next reserve_extra() underflows.
+  size_t need = 96 + body.size();
   for (const Header& h : headers) {
     need += h.name.size() + h.value.size() + 4;
     if (!has_type && h.name.size() == 12 && iequals(h.name, "Content-Type")) has_type = true;
