@@ -60,8 +60,9 @@ int port(std::string_view url) {
 }
 
 bool is_ssl(std::string_view url) {
+  // Schemes are case-insensitive (RFC 3986 §3.1), as in is_http_scheme().
   for (std::string_view s : {"https:", "wss:", "mqtts:", "ssl:", "tls:", "tcps:"})
-    if (url.starts_with(s)) return true;
+    if (url.size() >= s.size() && http::iequals(url.substr(0, s.size()), s)) return true;
   return false;
 }
 
