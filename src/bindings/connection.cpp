@@ -62,8 +62,8 @@ class HeaderList {
     return use_heap_ ? std::span<const mg::http::Header>(heap_)
                      : std::span<const mg::http::Header>(inline_.data(), count_);
   }
-  PyObject* name_obj(size_t i) const { return objs_[i].first; }
-  PyObject* value_obj(size_t i) const { return objs_[i].second; }
+  PyObject* name_obj(size_t i) const { return objs(i).first; }
+  PyObject* value_obj(size_t i) const { return objs(i).second; }
 
   // Drops headers named `name` (any case).
   void remove(std::string_view name) {
@@ -73,10 +73,10 @@ class HeaderList {
     for (size_t i = 0; i < all.size(); i++)
       if (!mg::http::iequals(all[i].name, name)) {
         kept.push_back(all[i]);
-        kept_objs.push_back(objs_[i]);
+        kept_objs.push_back(objs(i));
       }
     heap_ = std::move(kept);
-    objs_ = std::move(kept_objs);
+    heap_objs_ = std::move(kept_objs);
     count_ = heap_.size();
     use_heap_ = true;
   }
@@ -93,17 +93,20 @@ class HeaderList {
     push(kname, vname, h);
     return true;
   }
+  std::pair<PyObject*, PyObject*> objs(size_t i) const { return use_heap_ ? heap_objs_[i] : inline_objs_[i]; }
   void push(PyObject* k, PyObject* v, mg::http::Header h) {
-    objs_.emplace_back(k, v);
     if (!use_heap_ && count_ < inline_.size()) {
+      inline_objs_[count_] = {k, v};
       inline_[count_++] = h;
       return;
     }
     if (!use_heap_) {
       heap_.assign(inline_.begin(), inline_.begin() + count_);
+      heap_objs_.assign(inline_objs_.begin(), inline_objs_.begin() + count_);
       use_heap_ = true;
     }
     heap_.push_back(h);
+    heap_objs_.emplace_back(k, v);
     count_ = heap_.size();
   }
 
@@ -111,7 +114,8 @@ class HeaderList {
   size_t count_ = 0;
   bool use_heap_ = false;
   std::vector<mg::http::Header> heap_;
-  std::vector<std::pair<PyObject*, PyObject*>> objs_;
+  std::array<std::pair<PyObject*, PyObject*>, 8> inline_objs_{};
+  std::vector<std::pair<PyObject*, PyObject*>> heap_objs_;
   std::vector<nb::object> keep_;
 };
 
