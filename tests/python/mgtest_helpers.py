@@ -368,6 +368,7 @@ class Server:
         if limits is not None:
             kwargs["limits"] = limits
         self.mgr = mg.Manager(handler, enable_wakeup, eh, **kwargs)
+        self.enable_wakeup = enable_wakeup
         lkw: dict[str, Any] = {}
         if http is not None:
             lkw["http"] = http
@@ -434,6 +435,8 @@ class Server:
             return problems
         self.closed = True
         self._stop.set()
+        if self.thread.is_alive() and self.enable_wakeup:
+            self.mgr.wakeup(self.mgr.wakeup_id, b"")  # interrupt a long poll()
         if self.thread.is_alive():
             self.thread.join(SOCK_TIMEOUT)
         if self.thread.is_alive():

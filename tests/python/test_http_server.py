@@ -22,6 +22,7 @@ import pytest
 
 from mgtest_helpers import (
     HOST,
+    IS_REFERENCE,
     HttpReader,
     Recorder,
     connect,
@@ -340,6 +341,47 @@ def test_next_pipelined_request_not_parsed_until_response_complete(server):
         assert rd.read_response().body == b"/fast"
 
 
+def test_many_pipelined_requests_in_one_write(server):
+    srv = server(counting_handler)
+    n = 200
+    with connect(srv.port) as s:
+        rd = HttpReader(s)
+        s.sendall(b"".join(req(f"/many/{i}", headers={"X-Pad": "p" * 200}) for i in range(n)))
+        bodies = [rd.read_response().body.decode().split(":", 1)[1] for _ in range(n)]
+    assert bodies == [f"{i + 1}:/many/{i}" for i in range(n)]
+
+
+def test_large_reply_body_delivered_intact(server):
+    body = os.urandom(8 << 20)
+    srv = server(reply_text(body))
+    with connect(srv.port) as s:
+        rd = HttpReader(s)
+        s.sendall(req("/big"))
+        r = rd.read_response()
+        assert r.header("Content-Length") == str(len(body))
+        assert hashlib.sha256(r.body).digest() == hashlib.sha256(body).digest()
+        s.sendall(req("/again"))  # still usable afterwards
+        assert len(rd.read_response().body) == len(body)
+
+
+def test_close_decision_taken_when_response_completes(server):
+    flags = []
+
+    def h(conn, ev, data):
+        if ev == mg.MG_EV_HTTP_MSG:
+            flags.append(conn.is_draining)
+            conn.reply(200, "bye")
+            flags.append(conn.is_draining)
+
+    srv = server(h)
+    with connect(srv.port) as s:
+        rd = HttpReader(s)
+        s.sendall(req("/", headers={"Connection": "close"}))
+        assert rd.read_response().body == b"bye"
+        assert rd.wait_closed()
+    assert flags == [False, True]
+
+
 def test_connection_close_request_closes_after_response(server):
     rec = Recorder(hello_handler)
     srv = server(rec)
@@ -388,6 +430,16 @@ def test_http10_keepalive_keeps_connection_open(server):
         for i in range(3):
             s.sendall(f"GET /h{i} HTTP/1.0\r\nConnection: keep-alive\r\n\r\n".encode())
             assert rd.read_response().body.endswith(f":{i + 1}:/h{i}".encode())
+
+
+def test_other_http_1x_minor_version_treated_as_1_1(server):
+    srv = server(counting_handler)
+    with connect(srv.port) as s:
+        rd = HttpReader(s)
+        for i in range(2):  # kept alive like HTTP/1.1
+            s.sendall(f"GET /v{i} HTTP/1.2\r\nHost: x\r\n\r\n".encode())
+            r = rd.read_response()
+            assert r.status == 200 and r.body.endswith(f":{i + 1}:/v{i}".encode())
 
 
 def test_keepalive_connection_stays_open_between_requests(server):
@@ -490,6 +542,15 @@ def test_expect_100_continue(server):
         s.sendall(b"abcde")
         r = rd.read_response()
         assert r.status == 200 and json.loads(r.body)["len"] == 5
+
+
+def test_expect_100_continue_without_body_gets_final_response_only(server):
+    srv = server(echo_handler)
+    with connect(srv.port) as s:
+        rd = HttpReader(s)
+        s.sendall(req("/e", "GET", {"Expect": "100-continue"}))
+        r = rd.read_response()
+        assert r.status == 200 and json.loads(r.body)["len"] == 0
 
 
 def test_expect_100_continue_not_sent_when_handler_answers_at_headers(server):
@@ -841,6 +902,26 @@ def test_deferred_reply_from_wakeup_worker_thread(server):
         for i in range(3):
             s.sendall(req(f"/w{i}"))
             assert rd.read_response().body == f"done:/w{i}".encode()
+
+
+@pytest.mark.skipif(IS_REFERENCE, reason="calls from other threads are undefined in the reference (D22)")
+def test_reply_from_another_thread_is_flushed_promptly(server):
+    """§5.10: a call from a foreign thread wakes a loop blocked in a long poll()."""
+    held, ready = [], threading.Event()
+
+    def h(conn, ev, data):
+        if ev == mg.MG_EV_HTTP_MSG:
+            held.append(conn)
+            ready.set()
+
+    srv = server(h, poll_ms=5000, enable_wakeup=True)
+    with connect(srv.port) as s:
+        rd = HttpReader(s)
+        s.sendall(req("/"))
+        assert ready.wait(3)
+        held[0].reply(200, "from main thread")  # not the polling thread
+        s.settimeout(1.0)  # far below the 5 s poll timeout
+        assert rd.read_response().body == b"from main thread"
 
 
 # ------------------------------------------------------------------------------------

@@ -92,12 +92,21 @@ def test_other_constant_values():
     assert all(type(getattr(mg, n)) is int for n in OTHER_CONSTANTS)
 
 
-def test_dunder_all_exact_membership():
-    expected = set(CLASSES) | set(EVENTS) | set(OTHER_CONSTANTS) | set(FUNCTIONS)
-    assert len(expected) == 10 + 21 + 16 + 28
-    assert set(mg.__all__) == expected
-    for name in expected:
+P1_NAMES = {"Connection", "HttpMessage", "Manager", "Timer", "event_name", "millis", *EVENTS}
+
+
+def test_dunder_all_exports_p1_names_and_nothing_outside_the_spec():
+    spec = set(CLASSES) | set(EVENTS) | set(OTHER_CONSTANTS) | set(FUNCTIONS)
+    assert len(spec) == 10 + 21 + 16 + 28  # §1.3
+    exported = set(mg.__all__)
+    assert P1_NAMES <= exported, sorted(P1_NAMES - exported)
+    assert exported <= spec, sorted(exported - spec)
+    for name in exported:
         assert hasattr(mg, name), name
+    # the extension module is importable under its own name with the same objects
+    from importlib import import_module
+    ext = import_module(mg.__name__ + "._mongoose")
+    assert ext.Manager is mg.Manager and ext.HttpMessage is mg.HttpMessage
 
 
 @pytest.mark.parametrize("name", list(EVENTS))
@@ -180,6 +189,8 @@ def test_listen_port_zero_reports_real_port(manager):
     assert (ip, v6) == ("127.0.0.1", False) and 0 < port < 65536
     assert lst.remote_addr == ("0.0.0.0", 0, False)
     assert lst.is_listening and not lst.is_client and not lst.is_udp and not lst.is_tls
+    assert lst.handler is None and lst.userdata is None
+    assert (lst.recv_len, lst.send_len, lst.recv_size, lst.send_size) == (0, 0, 0, 0)
     with socket.create_connection((HOST, port), timeout=5):
         pass  # the port is really listening
 
@@ -191,7 +202,7 @@ def test_listen_localhost_and_empty_host(manager):
 
 
 @pytest.mark.parametrize("url", [
-    "http://example.invalid:0", "http://300.1.1.1:0", "http://127.0.0.1:99999", "",
+    "http://example.invalid:0", "http://300.1.1.1:0", "http://127.0.0.1:99999", "http://[::1",
 ])
 def test_listen_failure_message(manager, url):
     m = manager()
@@ -385,22 +396,30 @@ def test_concurrent_poll_and_close_from_other_thread_rejected():
 def test_poll_releases_gil_while_waiting(manager):
     m = manager()
     m.listen(URL)
+    m.poll(0)
+    m.poll(0)
     stop = threading.Event()
     count = [0]
+    running = threading.Event()
 
     def spin():
+        running.set()
         while not stop.is_set():
             count[0] += 1
 
     th = threading.Thread(target=spin)
     th.start()
     try:
+        assert running.wait(3)
         c0 = count[0]
+        t0 = time.monotonic()
         m.poll(300)
+        waited = time.monotonic() - t0
         progressed = count[0] - c0
     finally:
         stop.set()
         th.join(5)
+    assert waited >= 0.2, "poll(300) returned early with nothing to do"
     assert progressed > 10000  # the other thread ran while poll() waited
 
 
@@ -628,29 +647,38 @@ def test_wakeup_delivers_exact_bytes_in_order_from_threads(manager):
 
 @pytest.mark.parametrize("timeout_ms", [-1, 5000])
 def test_wakeup_interrupts_blocking_poll_promptly(timeout_ms):
+    delivered = []
     got = threading.Event()
-    m = mg.Manager(lambda c, ev, d: got.set() if ev == mg.MG_EV_WAKEUP else None, True)
+
+    def h(conn, ev, data):
+        if ev == mg.MG_EV_WAKEUP:
+            delivered.append((time.monotonic(), data))
+            got.set()
+
+    m = mg.Manager(h, True)
     lst = m.listen(URL)
+    m.poll(0)
     started = threading.Event()
-    elapsed = []
 
     def loop():
         started.set()
-        t0 = time.monotonic()
-        m.poll(timeout_ms)
-        elapsed.append(time.monotonic() - t0)
+        deadline = time.monotonic() + 5
+        while not got.is_set() and time.monotonic() < deadline:
+            m.poll(timeout_ms)
 
     th = threading.Thread(target=loop, daemon=True)
     th.start()
     assert started.wait(3)
+    t_wake = time.monotonic()
     assert m.wakeup(lst.id, b"ping")
     th.join(2)
     stuck = th.is_alive()
-    if stuck:  # unblock it so the manager can be closed
+    if stuck:  # try to unblock it so the manager can be closed
         m.wakeup(m.wakeup_id, b"")
         th.join(10)
     assert not stuck, "poll() was not interrupted by wakeup()"
-    assert got.is_set() and elapsed[0] < 1.0
+    assert delivered and delivered[0][1] == b"ping"
+    assert delivered[0][0] - t_wake < 1.0
     m.close()
 
 
@@ -805,6 +833,18 @@ def test_set_handler_on_listener_applies_to_later_children_only(server):
     with connect(srv.port) as s:
         s.sendall(req("/"))
         assert HttpReader(s).read_response().body == b"default"
+
+
+def test_listeners_on_different_ports_keep_their_own_handlers(server):
+    def named(text):
+        return lambda c, ev, d: c.reply(200, text) if ev == mg.MG_EV_HTTP_MSG else None
+
+    srv = server(named("default"), listener_handler=named("first"))
+    second = srv.call(lambda: srv.mgr.listen(URL, named("second")))
+    for port, text in ((srv.port, b"first"), (second.local_addr[1], b"second")):
+        with connect(port) as s:
+            s.sendall(req("/"))
+            assert HttpReader(s).read_response().body == text
 
 
 def test_set_handler_on_connection_applies_from_next_event(server):
