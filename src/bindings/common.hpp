@@ -77,8 +77,9 @@ class EngineLock {
   ~EngineLock() {
     if (!foreign_) return;
     e_.lock_owner.store(std::thread::id{}, std::memory_order_release);
+    bool waiting = e_.in_wait.load(std::memory_order_acquire);
     e_.lock.unlock();
-    e_.notify();
+    if (waiting) e_.notify();
   }
   EngineLock(const EngineLock&) = delete;
   EngineLock& operator=(const EngineLock&) = delete;

@@ -228,7 +228,7 @@ PyType_Slot connection_slots[] = {{Py_tp_traverse, (void*)connection_traverse},
 
 void bind_connection(nb::module_& m) {
   nb::class_<PyConnection>(m, "Connection", nb::is_final(), nb::type_slots(connection_slots))
-      .def(nb::init<>())
+      .def(nb::new_([]() { return PyConnection{}; }))
       .def_prop_ro("id", [](PyConnection& pc) { return pc.id; })
       .def_prop_ro("handler", [](PyConnection& pc) -> nb::object { return pc.handler.is_valid() ? pc.handler : nb::none(); })
       .def_prop_rw(

@@ -77,7 +77,7 @@ void invalidate_view(PyObject* view) { nb::inst_ptr<PyHttpMessage>(view)->m = nu
 
 void bind_http_message(nb::module_& m) {
   nb::class_<PyHttpMessage>(m, "HttpMessage", nb::is_final())
-      .def(nb::init<>())
+      .def(nb::new_([]() { return PyHttpMessage{}; }))
       .def_prop_ro("method", [](PyHttpMessage& v) { auto* p = msg_of(v); return decode(p ? p->method : ""); })
       .def_prop_ro("uri", [](PyHttpMessage& v) { auto* p = msg_of(v); return decode(p ? p->uri : ""); })
       .def_prop_ro("query", [](PyHttpMessage& v) { auto* p = msg_of(v); return decode(p ? p->query : ""); })

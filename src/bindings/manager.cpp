@@ -197,6 +197,7 @@ void do_poll(PyManager& pm, int timeout_ms) {
   int wait_ms = e.prepare_wait(timeout_ms);
   int n, err;
   if (wait_ms != 0) {
+    e.in_wait.store(true, std::memory_order_release);
     unlock_engine(e);
     {
       nb::gil_scoped_release unlocked;
@@ -204,6 +205,7 @@ void do_poll(PyManager& pm, int timeout_ms) {
       err = errno;
       e.lock.lock();
     }
+    e.in_wait.store(false, std::memory_order_release);
     e.lock_owner.store(std::this_thread::get_id(), std::memory_order_release);
   } else {
     n = e.wait(0);
@@ -401,7 +403,7 @@ void bind_manager(nb::module_& m) {
   }
 
   nb::class_<PyTimer>(m, "Timer", nb::is_final())
-      .def(nb::init<>())
+      .def(nb::new_([]() { return PyTimer{}; }))
       .def("cancel",
            [](PyTimer& t) {
              if (!t.rec) return;

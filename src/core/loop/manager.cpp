@@ -143,7 +143,7 @@ void Manager::update_interest(Connection* c) {
   if (c->is_listening) {
     want = c->listen_paused ? 0 : EPOLLIN;
   } else {
-    want = c->is_full ? 0 : (EPOLLIN | EPOLLRDHUP);
+    want = (c->is_full || c->rx_paused) ? 0 : (EPOLLIN | EPOLLRDHUP);
     if (c->want_write) want |= EPOLLOUT;
   }
   if (c->registered && want == c->interest) return;
@@ -168,7 +168,7 @@ int Manager::prepare_wait(int timeout_ms) {
     if (wait < 0 || d < wait) wait = d;
   };
   if (!timers_.empty()) shorten(timers_.front()->deadline);
-  const size_t active = user_conns_ - listeners_;
+  const size_t active = user_conns_;  // listeners count too (spec §8.1: live user connections)
   for (Connection* c = head_; c && wait != 0; c = c->next) {
     if (c->is_closed) continue;
     if (c->is_closing || c->needs_parse) return 0;
@@ -224,7 +224,7 @@ void Manager::dispatch() {
     if (c->is_listening) {
       if (c->listen_paused) {
         bool resume = c->paused_until ? now_ >= c->paused_until
-                                      : (!max_conns || user_conns_ - listeners_ < max_conns);
+                                      : (!max_conns || user_conns_ < max_conns);
         if (resume) {
           c->listen_paused = false;
           c->paused_until = 0;
@@ -283,7 +283,7 @@ void Manager::dispatch() {
 void Manager::do_accept(Connection* lc) {
   const size_t max_conns = limits_.max_connections;
   for (int i = 0; i < kMaxAcceptsPerIteration; i++) {
-    if (max_conns && user_conns_ - listeners_ >= max_conns) {
+    if (max_conns && user_conns_ >= max_conns) {
       lc->listen_paused = true;
       lc->paused_until = 0;
       update_interest(lc);
@@ -318,6 +318,12 @@ void Manager::do_accept(Connection* lc) {
 
 void Manager::do_read(Connection* c) {
   if (c->is_full) return;  // back-pressure: leave input in the kernel
+  if (c->is_http && c->rx.size() - c->rx_off >= limits_.max_recv) {
+    // Pipelined input piles up behind a deferred response: leave the rest in the kernel.
+    c->rx_paused = true;
+    update_interest(c);
+    return;
+  }
   size_t total = 0;
   bool eof = false;
   while (total < kMaxReadPerIteration) {
@@ -347,7 +353,10 @@ void Manager::do_read(Connection* c) {
   }
   if (total > 0) {
     c->idle_since = now_;
-    if (c->is_http && !c->is_websocket) {
+    if (c->is_draining && c->is_http) {
+      c->rx.clear();  // the connection is closing: later requests are never parsed
+      c->rx_off = 0;
+    } else if (c->is_http && !c->is_websocket) {
       http_process(c);
     } else if (c->rx.size() > limits_.max_recv) {
       error(c, "MG_MAX_RECV_SIZE");
@@ -458,8 +467,13 @@ void Manager::http_process(Connection* c) {
       if (st.head_start_ms == 0) st.head_start_ms = now_;
       size_t end = http::find_head_end(in, st.scanned);
       if (end == 0) {
-        http::ParseResult r = http::parse_request(in, req, scratch, http_limits_);
-        if (r.status == http::ParseStatus::Error) return http_reject(c, r.http_status, r.error);
+        // Validate an incomplete head early (garbage gets its 400 at once), but only when
+        // it has doubled or crossed the size limit, so a byte-at-a-time client costs O(n).
+        if (st.checked == 0 || avail >= 2 * st.checked || avail > http_limits_.max_header_bytes) {
+          http::ParseResult r = http::parse_request(in, req, scratch, http_limits_);
+          if (r.status == http::ParseStatus::Error) return http_reject(c, r.http_status, r.error);
+          st.checked = avail;
+        }
         st.scanned = avail;
         break;
       }
@@ -506,7 +520,7 @@ void Manager::http_process(Connection* c) {
         st.chunk_raw += r.consumed;
         st.chunk_body += r.produced;
         if (r.status == http::ParseStatus::Error)
-          return http_reject(c, r.error == "MG_MAX_RECV_SIZE" ? 413 : 400, r.error);
+          return http_reject(c, r.http_status, r.error);
         body = std::string_view(body_start, st.chunk_body);
         complete = r.status == http::ParseStatus::Complete;
         msg_len += st.chunk_raw;
@@ -533,6 +547,7 @@ void Manager::http_process(Connection* c) {
     }
     st.in_body = false;
     st.scanned = 0;
+    st.checked = 0;
     st.head_start_ms = 0;
     st.outstanding = true;
     HttpMessage m = make_message(req, in, body);
@@ -546,6 +561,10 @@ void Manager::http_process(Connection* c) {
     c->rx_off = 0;
   }
   c->rx.shrink_if_idle();
+  if (c->rx_paused && c->rx.size() < limits_.max_recv) {
+    c->rx_paused = false;
+    update_interest(c);
+  }
 }
 
 void Manager::http_reject(Connection* c, int status, std::string_view err) {

@@ -76,6 +76,7 @@ struct HttpServerState {
   bool continue_sent = false;
   size_t head_len = 0;
   size_t scanned = 0;          // bytes of the pending head already searched for its end
+  size_t checked = 0;          // size of the incomplete head last validated
   http::BodyKind body_kind = http::BodyKind::None;
   uint64_t content_length = 0;
   http::ChunkedDecoder chunk;
@@ -120,6 +121,7 @@ struct Connection {
   bool needs_parse = false;     // buffered input may be parseable now
   bool listen_paused = false;
   bool registered = false;       // added to epoll
+  bool rx_paused = false;        // unparsed input reached max_recv: stop reading for now
   bool want_write = false;       // last write hit EAGAIN: wait for EPOLLOUT
 
   uint32_t ready = 0;           // epoll events from the last wait
@@ -210,6 +212,9 @@ class Manager {
   // The engine lock (spec §5.10): the polling thread holds it while dispatching.
   std::mutex lock;
   std::atomic<std::thread::id> lock_owner{};
+  // Set by the polling thread (under the lock) just before it waits, so a caller that
+  // takes the lock afterwards knows it must interrupt the wait.
+  std::atomic<bool> in_wait{false};
 
  private:
   Connection* new_connection();
