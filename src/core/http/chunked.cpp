@@ -56,10 +56,13 @@ ChunkedResult decode_chunked(ChunkedDecoder& st, char* raw, size_t raw_len, char
             return error(kInvalid, 400);  // size overflow
           st.chunk_remaining = (st.chunk_remaining << 4) | unsigned(h);
           st.size_has_digit = true;
-          // body_size <= max_body holds throughout, so this cannot wrap.
-          if (st.chunk_remaining > max_body - st.body_size) return error(kTooLarge, 413);
         } else if (!st.size_has_digit) {
           return error(kInvalid, 400);
+        } else if (st.chunk_remaining > max_body - st.body_size) {
+          // Checked once the size is complete, so an overflowing size stays a 400
+          // (spec §6.3) and a merely large one is a 413. body_size <= max_body holds
+          // throughout, so the subtraction cannot wrap.
+          return error(kTooLarge, 413);
         } else if (c == '\r') {
           st.state = S::SizeLf;
           ++i;
