@@ -167,7 +167,15 @@ int Manager::prepare_wait(int timeout_ms) {
     int64_t d = deadline > now_ ? static_cast<int64_t>(deadline - now_) : 0;
     if (wait < 0 || d < wait) wait = d;
   };
-  if (!timers_.empty()) shorten(timers_.front()->deadline);
+  if (!timers_.empty()) {
+    // Cancelled timers no longer bound the wait (spec §5.5: removals apply first).
+    if (timers_.front()->active.load(std::memory_order_relaxed)) {
+      shorten(timers_.front()->deadline);
+    } else {
+      for (auto& t : timers_)
+        if (t->active.load(std::memory_order_relaxed)) shorten(t->deadline);
+    }
+  }
   const size_t active = user_conns_;  // listeners count too (spec §8.1: live user connections)
   for (Connection* c = head_; c && wait != 0; c = c->next) {
     if (c->is_closed) continue;
@@ -534,8 +542,10 @@ void Manager::http_process(Connection* c) {
       HttpMessage m = make_message(req, in, body);
       emit(c, EV_HTTP_HDRS, &m);
       if (c->is_closed || c->is_closing || c->is_draining) break;
-      // RFC 9110 §10.1.1: ask for the body unless the handler already answered.
-      if (!complete && req.expect_continue && c->tx.size() == tx_before && !st.continue_sent) {
+      // RFC 9110 §10.1.1: ask for the body unless the handler already answered; an
+      // HTTP/1.0 request's expectation is ignored (1.0 clients do not know 1xx).
+      if (!complete && req.expect_continue && req.minor_version >= 1 &&
+          c->tx.size() == tx_before && !st.continue_sent) {
         c->tx.append("HTTP/1.1 100 Continue\r\n\r\n");
         st.continue_sent = true;
       }

@@ -1,0 +1,44 @@
+"""Hello-world JSON server: FastAPI on uvicorn (uvloop + httptools, 1 worker).
+
+    python uvicorn_server.py PORT
+
+The route returns a Response carrying the prebuilt body, so the bytes on the
+wire are exactly those of every other server (no JSON re-serialisation).
+Access logging is off.  uvicorn handles SIGINT/SIGTERM itself (graceful
+shutdown); afterwards it re-raises the signal it caught, which the handlers
+installed here turn into a normal exit with status 0.
+"""
+
+import signal
+import sys
+
+import uvicorn
+from fastapi import FastAPI
+from fastapi.responses import Response
+
+BODY = b'{"message":"Hello, World!"}'
+
+app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+
+
+@app.api_route("/{path:path}", methods=["GET", "HEAD", "POST", "PUT", "DELETE"])
+async def hello(path: str = "") -> Response:
+    return Response(content=BODY, media_type="application/json")
+
+
+def _exit_after_shutdown(signum, frame):
+    raise SystemExit(0)
+
+
+def main() -> None:
+    port = int(sys.argv[1]) if len(sys.argv) > 1 else 8000
+    signal.signal(signal.SIGINT, _exit_after_shutdown)
+    signal.signal(signal.SIGTERM, _exit_after_shutdown)
+    print(f"uvicorn (FastAPI) listening on http://127.0.0.1:{port}", flush=True)
+    uvicorn.run(app, host="127.0.0.1", port=port, workers=1,
+                loop="uvloop", http="httptools",
+                access_log=False, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()
