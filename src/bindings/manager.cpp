@@ -130,7 +130,16 @@ void dispatch_event(PyManager& pm, mg::Connection* c, int ev, const void* data) 
       if (!payload) {
         report_handler_error(pm);
       } else {
-        PyObject* ev_obj = PyLong_FromLong(ev);  // small ints are cached by CPython
+        // Event codes are small ints, which CPython keeps as immortal singletons.
+        static PyObject* ev_objs[mg::EV_USER + 1] = {};
+        PyObject* ev_obj;
+        if (ev >= 0 && ev <= mg::EV_USER) {
+          if (!ev_objs[ev]) ev_objs[ev] = PyLong_FromLong(ev);
+          ev_obj = ev_objs[ev];
+          Py_INCREF(ev_obj);
+        } else {
+          ev_obj = PyLong_FromLong(ev);
+        }
         Py_INCREF(self);  // a nested close() may drop the engine's reference
         Py_INCREF(h);     // set_handler() inside the handler may drop the old one
         PyObject* args[4] = {nullptr, self, ev_obj, payload};
