@@ -278,6 +278,14 @@ TEST(WriteResponse, ValuesAreLiteral) {
             "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Fmt: %s%n{}\r\nContent-Length: 2\r\n\r\n%d");
 }
 
+TEST(WriteResponse, DefaultConstructedViews) {
+  // Empty views with data() == nullptr (e.g. the body of a GET) are valid input.
+  EXPECT_EQ(respond(200, {{"X-Empty", std::string_view()}}, std::string_view()),
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Empty: \r\nContent-Length: 0\r\n\r\n");
+  EXPECT_EQ(respond(200, {}, std::string_view(), true),
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 0\r\n\r\n");
+}
+
 TEST(WriteResponse, AppendsAfterExistingOutput) {
   Buffer out;
   ASSERT_TRUE(out.append("PREVIOUS"));

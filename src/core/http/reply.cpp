@@ -115,6 +115,7 @@ Scan scan(std::string_view s) {
 }
 
 char* put(char* p, std::string_view s) {
+  if (s.empty()) return p;  // a default view has data() == nullptr: memcpy(p, nullptr, 0) is UB
   std::memcpy(p, s.data(), s.size());
   return p + s.size();
 }
