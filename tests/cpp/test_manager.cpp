@@ -586,6 +586,51 @@ TEST(ManagerHttp, PipelinedRequestWaitsForDeferredResponse) {
   EXPECT_EQ(cl.in, want);
 }
 
+TEST(ManagerHttp, DeepPipelineBehindDeferredRepliesIsBoundedNotDropped) {
+  mg::Limits l;
+  l.max_recv = 4096;
+  Server s(l);
+  Client cl(s.port);
+  uint64_t id = s.accept(cl);
+  std::string all, want;
+  for (int i = 0; i < 4000; i++) {
+    std::string uri = "/" + std::to_string(i);
+    all += get(uri);
+    want += resp200(uri);
+  }
+  size_t sent = 0, answered = 0, max_rx = 0, msgs = 0;
+  std::string last_uri;
+  bool paused_seen = false;
+  s.hook = [&](Connection*, int ev, const void* data) {
+    if (ev != mg::EV_HTTP_MSG) return;
+    msgs++;
+    last_uri = std::string(static_cast<const HttpMessage*>(data)->uri);
+  };
+  ASSERT_TRUE(s.run_until([&] {
+    if (sent < all.size()) {
+      ssize_t n = cl.send_some(std::string_view(all).substr(sent));
+      EXPECT_GE(n, 0);
+      if (n > 0) sent += static_cast<size_t>(n);
+    }
+    Connection* c = s.m.find(id);
+    if (!c) return true;
+    max_rx = std::max(max_rx, c->rx.size());
+    paused_seen |= c->rx_paused;
+    if (msgs > answered) {
+      EXPECT_EQ(msgs, answered + 1);  // one outstanding request at a time
+      s.m.http_reply(c, 200, {}, last_uri);  // deferred: outside the sink
+      answered++;
+    }
+    cl.pull();
+    return cl.in.size() >= want.size() || cl.eof;
+  }, 1900, 1));
+  EXPECT_TRUE(cl.in == want);
+  EXPECT_EQ(answered, 4000u);
+  EXPECT_EQ(s.count(id, mg::EV_ERROR), 0u);
+  EXPECT_TRUE(paused_seen);
+  EXPECT_LE(max_rx, l.max_recv + 64 * 1024);  // one read burst past the limit at most
+}
+
 TEST(ManagerHttp, RawSendDoesNotCompleteResponse) {
   Server s;
   s.hook = [&](Connection* c, int ev, const void*) {
@@ -1183,6 +1228,28 @@ TEST(ManagerTimeout, NoKeepaliveCloseWhileRequestOutstanding) {
   s.m.http_reply(s.m.find(id), 200, {}, "late");
   ASSERT_TRUE(s.read_eof(cl));  // then the idle timer starts
   EXPECT_EQ(cl.in, resp200("late"));
+}
+
+TEST(ManagerTimeout, KeepaliveCountsFromReplyMadeDuringALongWait) {
+  // A reply made by another thread while the loop is blocked in wait() (the binding takes
+  // the engine lock between prepare_wait and dispatch) must start the idle period at the
+  // reply, not at the start of that wait.
+  mg::Limits l;
+  l.keepalive_timeout_ms = 200;
+  Server s(l);
+  Client cl(s.port);
+  uint64_t id = s.accept(cl);
+  cl.send(get("/slow-handler"));
+  ASSERT_TRUE(s.run_until([&] { return s.count(id, mg::EV_HTTP_MSG) == 1; }));
+  s.m.prepare_wait(1000);  // the loop is about to block (nothing else to do)
+  std::this_thread::sleep_for(std::chrono::milliseconds(250));  // ... for a while
+  s.m.http_reply(s.m.find(id), 200, {}, "done");                 // "foreign thread" reply
+  s.m.notify();
+  uint64_t t0 = now_ms();
+  ASSERT_TRUE(s.read_n(cl, resp200("done").size()));
+  ASSERT_TRUE(s.read_eof(cl));
+  EXPECT_GE(now_ms() - t0, 150u) << "keep-alive period started before the reply";
+  EXPECT_EQ(cl.in, resp200("done"));
 }
 
 TEST(ManagerTimeout, RawConnectionsHaveNoTimeouts) {

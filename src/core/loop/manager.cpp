@@ -428,6 +428,9 @@ void Manager::do_write(Connection* c) {
   }
   if (c->tx.empty() && c->file.fd < 0) {
     c->want_write = false;
+    // Idle from here (keep-alive): a response completed by another thread while the loop
+    // waited stamped idle_since with the now_ of before that wait.
+    c->idle_since = now_;
     c->tx.shrink_if_idle();
   }
   if (c->is_full && c->tx.size() < limits_.send_low_water) c->is_full = false;
