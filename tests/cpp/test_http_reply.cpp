@@ -337,8 +337,11 @@ TEST(WriteResponse, WideStatusCodesFit) {
       ASSERT_TRUE(mg::http::write_response(out, status, {}, body, false));
       EXPECT_LE(out.size(), out.capacity()) << status << " " << n;
       EXPECT_TRUE(out.view().starts_with("HTTP/1.1 " + std::to_string(status) + " \r\n"));
-      if (status >= 200) EXPECT_TRUE(out.view().ends_with("\r\n\r\n" + body)) << status;
-      else EXPECT_TRUE(out.view().ends_with("text/plain\r\n\r\n")) << status;
+      if (status >= 200) {
+        EXPECT_TRUE(out.view().ends_with("\r\n\r\n" + body)) << status;
+      } else {
+        EXPECT_TRUE(out.view().ends_with("text/plain\r\n\r\n")) << status;
+      }
     }
   }
 }

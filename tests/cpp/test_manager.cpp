@@ -161,9 +161,10 @@ void expect_poll_rules(const Harness& h, uint64_t id) {
         polled = true;
         polls++;
       }
-      if (ev == mg::EV_HTTP_HDRS || ev == mg::EV_HTTP_MSG || ev == mg::EV_READ || ev == mg::EV_WRITE)
+      if (ev == mg::EV_HTTP_HDRS || ev == mg::EV_HTTP_MSG || ev == mg::EV_READ || ev == mg::EV_WRITE) {
         EXPECT_TRUE(polled) << "conn " << id << " iteration " << it << ": event " << ev
                             << " before POLL";
+      }
     }
     EXPECT_LE(polls, 1) << "conn " << id << " iteration " << it;
   }
@@ -265,7 +266,9 @@ struct Server : Harness {
   explicit Server(const mg::Limits& l = {}, std::string_view url = "http://127.0.0.1:0",
                   bool http = true, bool wakeup = false)
       : Harness(l) {
-    if (wakeup) EXPECT_TRUE(m.enable_wakeup());
+    if (wakeup) {
+      EXPECT_TRUE(m.enable_wakeup());
+    }
     lc = m.listen(url, http);
     EXPECT_NE(lc, nullptr);
     if (lc) port = lc->local.port();
@@ -530,7 +533,9 @@ TEST(ManagerHttp, HeadArrivingByteByByteGivesOneHdrs) {
     size_t reads = s.count(id, mg::EV_READ);
     cl.send(req.substr(i, 1));
     ASSERT_TRUE(s.run_until([&] { return s.count(id, mg::EV_READ) > reads; })) << i;
-    if (i + 1 < req.size()) EXPECT_EQ(s.count(id, mg::EV_HTTP_HDRS), 0u) << i;
+    if (i + 1 < req.size()) {
+      EXPECT_EQ(s.count(id, mg::EV_HTTP_HDRS), 0u) << i;
+    }
   }
   EXPECT_EQ(s.count(id, mg::EV_HTTP_HDRS), 1u);
   EXPECT_EQ(s.count(id, mg::EV_HTTP_MSG), 1u);
@@ -814,6 +819,50 @@ TEST(ManagerHttpReject, MalformedRequestsGetErrorResponseAndClose) {
     EXPECT_EQ(s.count(id, mg::EV_HTTP_HDRS), 0u);
     expect_poll_rules(s, id);
   }
+}
+
+TEST(ManagerHttpReject, HeadLimitsComeFromManagerLimits) {
+  struct LimitCase {
+    const char* name;
+    mg::Limits limits;
+    std::string request;
+    int status;
+    const char* text;
+  };
+  mg::Limits line, count, bytes;
+  line.max_request_line = 32;
+  count.max_headers = 2;
+  bytes.max_header_bytes = 100;
+  const LimitCase cases[] = {
+      {"request line", line, get("/" + std::string(40, 'a')), 414, "URI too long"},
+      {"header count", count, get("/", "A: 1\r\nB: 2\r\n"), 431, "HTTP header limit exceeded"},
+      {"header bytes", bytes, get("/", "X: " + std::string(100, 'x') + "\r\n"), 431,
+       "HTTP header limit exceeded"},
+      // A head that never ends is rejected once it passes the limit, not at the timeout.
+      {"unterminated head", bytes, "GET / HTTP/1.1\r\nX: " + std::string(200, 'x'), 431,
+       "HTTP header limit exceeded"},
+  };
+  for (const LimitCase& lc : cases) {
+    SCOPED_TRACE(lc.name);
+    Server s(lc.limits);
+    s.echo_uri();
+    Client cl(s.port);
+    uint64_t id = s.accept(cl);
+    cl.send(lc.request);
+    ASSERT_TRUE(s.read_eof(cl));
+    EXPECT_EQ(cl.in, error_resp(lc.status));
+    ASSERT_EQ(s.count(id, mg::EV_ERROR), 1u);
+    EXPECT_EQ(s.last(id, mg::EV_ERROR)->data, lc.text);
+    EXPECT_EQ(s.count(id, mg::EV_HTTP_MSG), 0u);
+  }
+  // At the limits: accepted.
+  Server s(count);
+  s.echo_uri();
+  Client cl(s.port);
+  s.accept(cl);
+  cl.send(get("/ok", "A: 1\r\n"));  // Host + A = 2 fields
+  ASSERT_TRUE(s.read_n(cl, resp200("/ok").size()));
+  EXPECT_EQ(cl.in, resp200("/ok"));
 }
 
 TEST(ManagerHttpReject, BytesAfterRejectedRequestAreNotParsed) {
@@ -1562,7 +1611,9 @@ TEST(ManagerWakeup, FifoExactBytesToLiveIds) {
   for (auto& e : s.evs) {
     if (e.iter != iter) continue;
     if (e.ev == mg::EV_POLL) seen_poll = true;
-    if (e.ev == mg::EV_WAKEUP) EXPECT_FALSE(seen_poll);
+    if (e.ev == mg::EV_WAKEUP) {
+      EXPECT_FALSE(seen_poll);
+    }
   }
   s.step(0);
   EXPECT_EQ(s.count_ev(mg::EV_WAKEUP), 5u);  // delivered once
