@@ -289,8 +289,11 @@ void bind_connection(nb::module_& m) {
           "reply_json",
           [](PyConnection& pc, nb::handle data, nb::handle status, nb::handle headers) {
             int code = checked_status(status);
-            static nb::object dumps = nb::module_::import_("json").attr("dumps");
-            nb::object text = dumps(data);
+            // Held for the life of the process: a static nb::object would be released by
+            // C++ static destructors after the interpreter has finalized.
+            static PyObject* dumps = nb::object(nb::module_::import_("json").attr("dumps")).release().ptr();
+            nb::object text = nb::steal(PyObject_CallOneArg(dumps, data.ptr()));
+            if (!text.is_valid()) throw nb::python_error();
             HeaderList list;
             if (!list.load(headers.ptr())) throw nb::python_error();
             list.remove("Content-Type");

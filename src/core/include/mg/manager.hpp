@@ -244,7 +244,7 @@ class Manager {
   int epfd_ = -1;
   int evfd_ = -1;
   bool wakeup_enabled_ = false;
-  bool shut_down_ = false;
+  std::atomic<bool> shut_down_{false};
   uint64_t next_id_ = 1;
   uint64_t now_ = 0;
   Connection* head_ = nullptr;
