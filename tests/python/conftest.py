@@ -38,13 +38,3 @@ def server():
         problems += s.shutdown()
     if problems:
         pytest.fail("server teardown: " + "; ".join(problems), pytrace=False)
-
-
-@pytest.fixture
-def stderr_capture(monkeypatch):
-    """Replace sys.stderr by a thread-safe buffer for the duration of the test."""
-    from mgtest_helpers import StderrCapture
-
-    cap = StderrCapture()
-    monkeypatch.setattr(sys, "stderr", cap)
-    return cap

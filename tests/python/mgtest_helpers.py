@@ -14,14 +14,16 @@ waits are on sockets (with timeouts), events or conditions, always with a deadli
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import queue
 import socket
+import sys
 import threading
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 IMPL = os.environ.get("PYMONGOOSE_TEST_IMPL", "pymongoose")
@@ -478,6 +480,20 @@ class StderrCapture:
     def getvalue(self) -> str:
         with self._lock:
             return "".join(self._parts)
+
+
+@contextlib.contextmanager
+def capture_stderr():
+    """Install a StderrCapture as sys.stderr for the duration of the block. (Done inside
+    the test body: pytest's own capture re-installs sys.stderr between the setup and
+    call phases, so a fixture-level replacement would not be current during the test.)"""
+    cap = StderrCapture()
+    old = sys.stderr
+    sys.stderr = cap
+    try:
+        yield cap
+    finally:
+        sys.stderr = old
 
 
 def reply_text(body: str | bytes = b"ok", status: int = 200, headers: dict | None = None):

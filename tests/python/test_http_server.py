@@ -14,6 +14,8 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
+import textwrap
 import threading
 import urllib.error
 import urllib.request
@@ -23,6 +25,7 @@ import pytest
 from mgtest_helpers import (
     HOST,
     IS_REFERENCE,
+    IMPL,
     HttpReader,
     Recorder,
     connect,
@@ -237,6 +240,51 @@ def test_reply_json_unserializable_raises_type_error(server):
     r = get(srv.port)
     assert (r.status, r.body) == (500, b"fallback")
     assert len(seen) == 1
+
+
+EXIT_PROGRAM = textwrap.dedent("""
+    import json, socket, sys, importlib
+    mg = importlib.import_module(sys.argv[1])
+
+    def h(conn, ev, data):
+        if ev == mg.MG_EV_HTTP_MSG:
+            conn.reply_json({"ok": True}) if data.uri == "/json" else conn.reply(200, "plain")
+
+    m = mg.Manager(h, True)
+    port = m.listen("http://127.0.0.1:0").local_addr[1]
+    t = m.timer_add(5, lambda: None, repeat=True)
+    for path in ("/json", "/plain"):
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        s.sendall(("GET %s HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n" % path).encode())
+        s.setblocking(False)
+        got = b""
+        for _ in range(500):
+            m.poll(10)
+            try:
+                got += s.recv(4096)
+            except BlockingIOError:
+                pass
+            if got.endswith((b"}", b"plain")):
+                break
+        s.close()
+        print(got.split(b"\\r\\n")[0].decode(), got.rsplit(b"\\n", 1)[-1].decode())
+    m.close()
+    if sys.argv[2] == "swap":
+        json.dumps = lambda obj, **kw: "{}"  # e.g. a program installing a faster encoder
+""")
+
+
+@pytest.mark.parametrize("variant", ["plain", "swap"])
+def test_process_exits_cleanly_after_serving(variant, tmp_path):
+    """A program that served replies (reply_json included) and closed its Manager exits
+    with status 0 and nothing on stderr: no crash while the interpreter finalizes."""
+    prog = tmp_path / "prog.py"
+    prog.write_text(EXIT_PROGRAM)
+    p = subprocess.run([sys.executable, str(prog), IMPL, variant], capture_output=True,
+                       timeout=20, cwd=str(tmp_path))
+    assert p.stdout.decode().split("\n")[:2] == ['HTTP/1.1 200 OK {"ok": true}',
+                                                  "HTTP/1.1 200 OK plain"]
+    assert (p.returncode, p.stderr.decode()) == (0, "")
 
 
 # ------------------------------------------------------------------------------------
