@@ -250,10 +250,14 @@ void Manager::dispatch() {
       c->needs_parse = false;
       if (c->is_http) http_process(c);
     }
-    if (!c->is_closed) check_timeouts(c);
+    if (c->is_closed) continue;
+    check_timeouts(c);
+    // Answer this connection now rather than after the whole batch: one send per
+    // connection either way, but the first peers of a batch are not kept waiting.
+    if (!c->is_closing && (!c->tx.empty() || c->file.fd >= 0) && !c->want_write) do_write(c);
   }
 
-  // Output produced by this batch goes out in one send per connection.
+  // Output queued for connections already visited (timers, wakeups, other handlers).
   for (Connection* c = head_; c; c = c->next) {
     if (c->is_closed || c->is_closing || c->fd < 0) continue;
     if (c->tx.empty() && c->file.fd < 0) continue;
