@@ -91,6 +91,7 @@ PARSE_ERRORS = {
     "nul-in-uri": b"GET /a\x00b HTTP/1.1\r\n" + H + b"\r\n",
     "ctl-in-uri": b"GET /a\x1bb HTTP/1.1\r\n" + H + b"\r\n",
     "invalid-utf8-uri": b"GET /\xff\xfe HTTP/1.1\r\n" + H + b"\r\n",
+    "invalid-utf8-method": b"G\xc3T / HTTP/1.1\r\n" + H + b"\r\n",
     "bare-cr": b"GET / HTTP/1.1\r" + H + b"\r\n",
     "bogus-method-chars": b"G@T / HTTP/1.1\r\n" + H + b"\r\n",
     "non-token-header-name": b"GET / HTTP/1.1\r\n" + H + b"X(A): v\r\n\r\n",
