@@ -55,6 +55,7 @@ struct PyManager {
   std::atomic<std::thread::id> poll_thread{};
   bool suppress_events = false;  // a BaseException stopped dispatch for this iteration
   PyObject* pending_exc = nullptr;
+  PyObject* spare_view = nullptr;  // an HttpMessage nobody kept, reused by the next event
   std::shared_ptr<std::atomic<bool>> alive = std::make_shared<std::atomic<bool>>(true);
 
   ~PyManager();
@@ -124,6 +125,7 @@ void bind_http_message(nb::module_& m);
 void bind_manager(nb::module_& m);
 
 nb::object new_http_message_view(const mg::HttpMessage* msg);
+void rebind_view(PyObject* view, const mg::HttpMessage* msg);
 void invalidate_view(PyObject* view);
 
 }  // namespace pymg

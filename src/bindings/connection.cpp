@@ -119,9 +119,52 @@ class HeaderList {
   std::vector<nb::object> keep_;
 };
 
+// Header pairs already validated for reply(), by identity. Exact str objects are
+// immutable, so the same (name, value) objects are valid again; a handler passing the
+// same literals on every request skips the byte scan. Strong references keep the
+// identities meaningful; the GIL guards the table.
+class ValidatedPairs {
+ public:
+  bool contains(PyObject* k, PyObject* v) const {
+    for (const auto& e : entries_)
+      if (e.first == k && e.second == v) return true;
+    return false;
+  }
+  void insert(PyObject* k, PyObject* v) {
+    if (!PyUnicode_CheckExact(k) || !PyUnicode_CheckExact(v)) return;
+    auto& e = entries_[next_++ % entries_.size()];
+    Py_INCREF(k);
+    Py_INCREF(v);
+    Py_XDECREF(e.first);
+    Py_XDECREF(e.second);
+    e = {k, v};
+  }
+
+ private:
+  std::array<std::pair<PyObject*, PyObject*>, 16> entries_{};
+  size_t next_ = 0;
+};
+
+ValidatedPairs& validated_pairs() {
+  static auto* pairs = new ValidatedPairs;  // never destroyed: outlives the interpreter
+  return *pairs;
+}
+
 // Raises the spec's ValueError for an invalid header (spec §3.12).
 bool check_headers(const HeaderList& list, bool reject_te) {
-  mg::http::HeaderCheck chk = mg::http::validate_headers(list.span(), reject_te);
+  auto all = list.span();
+  mg::http::HeaderCheck chk;
+  for (size_t i = 0; i < all.size(); i++) {
+    PyObject *k = list.name_obj(i), *v = list.value_obj(i);
+    const bool cacheable = reject_te && k && v;
+    if (cacheable && validated_pairs().contains(k, v)) continue;
+    chk = mg::http::validate_headers(all.subspan(i, 1), reject_te);
+    if (chk.fault != mg::http::HeaderFault::None) {
+      chk.index = i;
+      break;
+    }
+    if (cacheable) validated_pairs().insert(k, v);
+  }
   const char* fmt = nullptr;
   PyObject* obj = nullptr;
   switch (chk.fault) {

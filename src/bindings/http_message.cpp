@@ -75,6 +75,8 @@ nb::object new_http_message_view(const mg::HttpMessage* msg) {
 
 void invalidate_view(PyObject* view) { nb::inst_ptr<PyHttpMessage>(view)->m = nullptr; }
 
+void rebind_view(PyObject* view, const mg::HttpMessage* msg) { nb::inst_ptr<PyHttpMessage>(view)->m = msg; }
+
 void bind_http_message(nb::module_& m) {
   nb::class_<PyHttpMessage>(m, "HttpMessage", nb::is_final())
       .def(nb::new_([]() { return PyHttpMessage{}; }))

@@ -120,7 +120,15 @@ void dispatch_event(PyManager& pm, mg::Connection* c, int ev, const void* data) 
         case mg::EV_HTTP_HDRS:
         case mg::EV_HTTP_MSG:
         case mg::EV_WS_OPEN:
-          payload = new_http_message_view(static_cast<const mg::HttpMessage*>(data)).release().ptr();
+          // A view nobody kept after its handler returned is indistinguishable from a new
+          // one, so it is reused instead of allocating a fresh object per event.
+          if (pm.spare_view) {
+            payload = pm.spare_view;
+            pm.spare_view = nullptr;
+            rebind_view(payload, static_cast<const mg::HttpMessage*>(data));
+          } else {
+            payload = new_http_message_view(static_cast<const mg::HttpMessage*>(data)).release().ptr();
+          }
           is_view = true;
           break;
         default:
@@ -146,9 +154,14 @@ void dispatch_event(PyManager& pm, mg::Connection* c, int ev, const void* data) 
         PyObject* r = PyObject_Vectorcall(h, args + 1, 3 | PY_VECTORCALL_ARGUMENTS_OFFSET, nullptr);
         if (r) Py_DECREF(r);
         else report_handler_error(pm);
-        if (is_view) invalidate_view(payload);
         Py_DECREF(h);
-        Py_DECREF(payload);
+        if (is_view) {
+          invalidate_view(payload);
+          if (Py_REFCNT(payload) == 1 && !pm.spare_view) pm.spare_view = payload;
+          else Py_DECREF(payload);
+        } else {
+          Py_DECREF(payload);
+        }
         Py_DECREF(ev_obj);
         Py_DECREF(self);
       }
@@ -397,6 +410,7 @@ PyManager::~PyManager() {
   }
   engine.reset();
   Py_XDECREF(pending_exc);
+  Py_XDECREF(spare_view);
 }
 
 void bind_manager(nb::module_& m) {
