@@ -135,4 +135,30 @@ struct ChunkedResult {
 ChunkedResult decode_chunked(ChunkedDecoder& st, char* raw, size_t raw_len, char* out,
                              const Limits& limits, uint64_t max_body);
 
+
+// A parsed response head (client side, spec §6.4).
+enum class ResponseBody : uint8_t { None, ContentLength, Chunked, UntilClose };
+
+struct Response {
+  std::string_view proto;        // "HTTP/1.1"
+  std::string_view status_text;  // the 3 digits, e.g. "200"
+  std::string_view reason;       // may be empty
+  int status = 0;
+  int minor_version = 1;
+  const Header* headers = nullptr;
+  size_t num_headers = 0;
+  size_t head_len = 0;
+  ResponseBody body_kind = ResponseBody::None;
+  uint64_t content_length = 0;
+  bool keep_alive = true;
+};
+
+// Parses one response head at the start of `input` (status line `HTTP/1.x SP 3DIGIT SP
+// reason`). Framing (RFC 9112 §6.3): 1xx/204/304 -> None; Transfer-Encoding chunked ->
+// Chunked; Content-Length -> ContentLength; otherwise UntilClose. `head_request` true
+// means the response to a HEAD (no body). Same limits and rejection rules as requests;
+// errors carry the MG_EV_ERROR text (no response is sent for them).
+ParseResult parse_response(std::string_view input, Response& out, std::span<Header> storage,
+                           const Limits& limits, bool head_request = false);
+
 }  // namespace mg::http
