@@ -7,7 +7,8 @@ renaming the import.
 from . import _mongoose
 from ._mongoose import *  # noqa: F401,F403
 from ._mongoose import __all__ as _native_all
+from .aio import AsyncManager
 
 __version__ = "0.1.0"
 
-__all__ = list(_native_all)
+__all__ = sorted([*_native_all, "AsyncManager"])
