@@ -10,7 +10,9 @@ std::string dec(std::string_view s, bool* ok = nullptr) {
   std::string out = "garbage";
   bool r = mg::base64_decode(s, out);
   if (ok) *ok = r;
-  if (!r) EXPECT_TRUE(out.empty());
+  if (!r) {
+    EXPECT_TRUE(out.empty());
+  }
   return out;
 }
 

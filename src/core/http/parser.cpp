@@ -7,174 +7,20 @@
 // empty line ending the head has been seen.
 #include "mg/http_parser.hpp"
 
-#include <array>
 #include <cstring>
-#include <limits>
+
+#include "scan.hpp"
 
 namespace mg::http {
 namespace {
 
-// Byte classes. Constant tables only: the parser keeps no state between calls.
-enum : uint8_t {
-  kTchar = 1,  // RFC 9110 §5.6.2 tchar
-  kVchar = 2,  // 0x21-0x7E and obs-text 0x80-0xFF: allowed in targets and values
-  kValue = 4,  // kVchar plus SP and HTAB (field-value content, RFC 9110 §5.5)
-  kHex = 8,
-};
-
-constexpr std::array<uint8_t, 256> make_classes() {
-  std::array<uint8_t, 256> t{};
-  for (int c = 0; c < 256; ++c) {
-    uint8_t v = 0;
-    bool alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-    if (alnum || (c != 0 && std::string_view("!#$%&'*+-.^_`|~").find(char(c)) != std::string_view::npos))
-      v |= kTchar;
-    if ((c >= 0x21 && c <= 0x7E) || c >= 0x80) v |= kVchar | kValue;
-    if (c == ' ' || c == '\t') v |= kValue;
-    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')) v |= kHex;
-    t[c] = v;
-  }
-  return t;
-}
-constexpr std::array<uint8_t, 256> kClass = make_classes();
-
-inline bool has(char c, uint8_t cls) { return (kClass[static_cast<unsigned char>(c)] & cls) != 0; }
-
-inline char lower(char c) { return (c >= 'A' && c <= 'Z') ? char(c | 0x20) : c; }
-
-// Word-at-a-time helpers (bit tricks on 8 bytes, loaded with memcpy: no
-// out-of-bounds or unaligned access; callers guarantee 8 bytes are in range).
-constexpr uint64_t kOnes = 0x0101010101010101ULL;
-constexpr uint64_t kHigh = 0x8080808080808080ULL;
-inline uint64_t load8(const char* p) {
-  uint64_t w;
-  std::memcpy(&w, p, 8);
-  return w;
-}
-// Nonzero iff some byte of w is < n (n <= 128); bytes >= 0x80 never match.
-inline uint64_t any_below(uint64_t w, uint8_t n) { return (w - kOnes * n) & ~w & kHigh; }
-// Nonzero iff some byte of w equals b.
-inline uint64_t any_equal(uint64_t w, uint8_t b) {
-  uint64_t x = w ^ (kOnes * b);
-  return (x - kOnes) & ~x & kHigh;
-}
-
-// Advances i over field-value bytes (HTAB, SP, VCHAR, obs-text) and returns the
-// first index that is not one (or end).
-inline size_t scan_value(const char* p, size_t i, size_t end) {
-  while (end - i >= 8) {
-    uint64_t w = load8(p + i);
-    if (any_below(w, 0x20) | any_equal(w, 0x7F)) break;  // CR, LF, CTL or DEL inside: go slow
-    i += 8;
-  }
-  while (i < end && has(p[i], kValue)) ++i;
-  return i;
-}
-
-// Advances i over request-target bytes (VCHAR, obs-text); `high` collects whether
-// any byte >= 0x80 was seen so UTF-8 validation only runs when needed.
-inline size_t scan_target(const char* p, size_t i, size_t end, bool& high) {
-  uint64_t acc = 0;
-  while (end - i >= 8) {
-    uint64_t w = load8(p + i);
-    if (any_below(w, 0x21) | any_equal(w, 0x7F)) break;
-    acc |= w;
-    i += 8;
-  }
-  high = (acc & kHigh) != 0;
-  for (; i < end && has(p[i], kVchar); ++i) high |= static_cast<unsigned char>(p[i]) >= 0x80;
-  return i;
-}
-
-inline size_t scan_token(const char* p, size_t i, size_t end) {
-  while (i < end && has(p[i], kTchar)) ++i;
-  return i;
-}
-
-// Well-formed UTF-8 per Unicode Table 3-7 (no overlongs, surrogates or > U+10FFFF).
-bool valid_utf8(std::string_view s) {
-  const auto* b = reinterpret_cast<const unsigned char*>(s.data());
-  size_t n = s.size(), i = 0;
-  while (i < n) {
-    unsigned c = b[i];
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t len;
-    unsigned lo = 0x80, hi = 0xBF;  // allowed range of the second byte
-    if (c >= 0xC2 && c <= 0xDF) {
-      len = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      len = 3;
-      if (c == 0xE0) lo = 0xA0;
-      if (c == 0xED) hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      len = 4;
-      if (c == 0xF0) lo = 0x90;
-      if (c == 0xF4) hi = 0x8F;
-    } else {
-      return false;
-    }
-    if (n - i < len || b[i + 1] < lo || b[i + 1] > hi) return false;
-    for (size_t k = 2; k < len; ++k)
-      if ((b[i + k] & 0xC0) != 0x80) return false;
-    i += len;
-  }
-  return true;
-}
-
-inline std::string_view trim_ows(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-// Calls f(element) for each OWS-trimmed element of a comma-separated list
-// (RFC 9110 §5.6.1). Empty elements are passed too; callers decide.
-template <class F>
-void for_each_element(std::string_view v, F&& f) {
-  for (;;) {
-    size_t comma = v.find(',');
-    f(trim_ows(v.substr(0, comma)));
-    if (comma == std::string_view::npos) return;
-    v.remove_prefix(comma + 1);
-  }
-}
-
-// Content-Length = 1*DIGIT (RFC 9112 §6.3). Returns false on syntax or overflow.
-bool parse_decimal(std::string_view s, uint64_t& out) {
-  if (s.empty()) return false;
-  uint64_t v = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') return false;
-    unsigned d = unsigned(c - '0');
-    if (v > (std::numeric_limits<uint64_t>::max() - d) / 10) return false;
-    v = v * 10 + d;
-  }
-  out = v;
-  return true;
-}
+using namespace detail;
 
 constexpr std::string_view kErrMethod = "HTTP parse error: method";
 constexpr std::string_view kErrTarget = "HTTP parse error: target";
 constexpr std::string_view kErrRequestLine = "HTTP parse error: request line";
-constexpr std::string_view kErrVersion = "HTTP parse error: version";
-constexpr std::string_view kErrBareCr = "HTTP parse error: bare CR";
-constexpr std::string_view kErrObsFold = "HTTP parse error: obs-fold";
-constexpr std::string_view kErrHeaderName = "HTTP parse error: header name";
-constexpr std::string_view kErrHeaderValue = "HTTP parse error: header value";
 constexpr std::string_view kErrHost = "HTTP parse error: host";
-constexpr std::string_view kErrContentLength = "HTTP parse error: content-length";
-constexpr std::string_view kErrClWithTe = "HTTP parse error: content-length with transfer-encoding";
-constexpr std::string_view kErrTe = "Invalid Transfer-Encoding";
 constexpr std::string_view kErrUriTooLong = "URI too long";
-constexpr std::string_view kErrHeaderLimit = "HTTP header limit exceeded";
-
-inline ParseResult fail(int status, std::string_view msg) {
-  return ParseResult{ParseStatus::Error, status, msg};
-}
-inline ParseResult bad(std::string_view msg) { return fail(400, msg); }
 
 }  // namespace
 
@@ -242,18 +88,8 @@ ParseResult parse_request(std::string_view input, Request& out, std::span<Header
 
   // Leading empty lines are ignored (RFC 9112 §2.2) but count towards the head size.
   size_t i = 0;
-  for (;;) {
-    if (i >= n) return need_more;
-    if (p[i] == '\n') {
-      ++i;
-    } else if (p[i] == '\r') {
-      if (i + 1 >= n) return need_more;
-      if (p[i + 1] != '\n') return bad(kErrBareCr);
-      i += 2;
-    } else {
-      break;
-    }
-  }
+  if (ParseResult r = skip_leading_empty_lines(p, i, n, need_more); r.status != ParseStatus::Complete)
+    return r;
 
   // Request line (RFC 9112 §3): method SP request-target SP HTTP-version.
   // Its content may hold at most max_request_line bytes: the byte at rl_limit,
@@ -313,112 +149,31 @@ ParseResult parse_request(std::string_view input, Request& out, std::span<Header
 
   // Header fields (RFC 9112 §5): field-name ":" OWS field-value OWS.
   const size_t max_fields = limits.max_headers < storage.size() ? limits.max_headers : storage.size();
-  size_t count = 0;
-  size_t host_count = 0, cl_count = 0, te_count = 0;
-  bool cl_bad = false, te_chunked = false, conn_close = false, conn_keep_alive = false;
-  uint64_t content_length = 0;
-
-  for (;;) {
-    if (i >= n) return need_more;
-    char c = p[i];
-    if (c == '\n') {
-      ++i;
-      break;
-    }
-    if (c == '\r') {
-      if (i + 1 >= n) return need_more;
-      if (p[i + 1] != '\n') return bad(kErrBareCr);
-      i += 2;
-      break;
-    }
-    if (count == max_fields) return fail(431, kErrHeaderLimit);
-    // A line starting with whitespace is obs-fold (RFC 9112 §5.2): reject, never unfold.
-    if (c == ' ' || c == '\t') return bad(kErrObsFold);
-
-    const size_t name_start = i;
-    i = scan_token(p, i, n);
-    if (i >= n) return need_more;
-    // Whitespace before ':' must be rejected (RFC 9112 §5.1); so must any non-tchar.
-    if (p[i] != ':' || i == name_start) return bad(kErrHeaderName);
-    std::string_view name(p + name_start, i - name_start);
-    ++i;
-
-    const size_t value_start = i;
-    i = scan_value(p, i, n);
-    if (i >= n) return need_more;
-    const size_t value_end = i;
-    if (p[i] == '\r') {
-      if (i + 1 >= n) return need_more;
-      if (p[i + 1] != '\n') return bad(kErrBareCr);
-      i += 2;
-    } else if (p[i] == '\n') {
-      ++i;
-    } else {
-      return bad(kErrHeaderValue);  // NUL, other CTL or DEL (RFC 9110 §5.5)
-    }
-    std::string_view value = trim_ows(std::string_view(p + value_start, value_end - value_start));
-    storage[count++] = Header{name, value};
-
-    // Remember what framing and connection management need; judged after the head.
-    switch (name.size()) {
-      case 4:
-        if (iequals(name, "host")) ++host_count;
-        break;
-      case 6:
-        if (iequals(name, "expect") && iequals(value, "100-continue")) out.expect_continue = true;
-        break;
-      case 10:
-        if (iequals(name, "connection")) {
-          for_each_element(value, [&](std::string_view tok) {
-            if (iequals(tok, "close")) conn_close = true;
-            else if (iequals(tok, "keep-alive")) conn_keep_alive = true;
-          });
-        }
-        break;
-      case 14:
-        if (iequals(name, "content-length")) {
-          // Duplicates (separate fields or a comma list) are accepted only if every
-          // element is 1*DIGIT and all are equal (RFC 9112 §6.3 item 5, strict form).
-          for_each_element(value, [&](std::string_view elem) {
-            uint64_t v = 0;
-            if (!parse_decimal(elem, v) || (cl_count > 0 && v != content_length)) cl_bad = true;
-            content_length = v;
-            ++cl_count;
-          });
-        }
-        break;
-      case 17:
-        if (iequals(name, "transfer-encoding")) {
-          ++te_count;
-          // Only a lone "chunked" coding is supported; anything else (lists, gzip,
-          // empty) is refused rather than guessed at (RFC 9112 §6.1).
-          te_chunked = iequals(value, "chunked");
-        }
-        break;
-      default:
-        break;
-    }
-  }
+  FieldSummary f;
+  if (ParseResult r = parse_fields(p, i, n, storage.data(), max_fields, need_more, f);
+      r.status != ParseStatus::Complete)
+    return r;
 
   out.headers = storage.data();
-  out.num_headers = count;
+  out.num_headers = f.count;
   out.head_len = i;
+  out.expect_continue = f.expect_continue;
 
   // RFC 9112 §3.2: HTTP/1.1 needs exactly one Host; more than one is refused for any version.
-  if (host_count > 1 || (out.minor_version == 1 && host_count == 0)) return bad(kErrHost);
-  if (cl_bad) return bad(kErrContentLength);
+  if (f.host_count > 1 || (out.minor_version == 1 && f.host_count == 0)) return bad(kErrHost);
+  if (f.cl_bad) return bad(kErrContentLength);
   // RFC 9112 §6.1: CL with TE is a smuggling signature; refuse instead of preferring TE.
-  if (cl_count > 0 && te_count > 0) return bad(kErrClWithTe);
-  if (te_count > 0) {
+  if (f.cl_count > 0 && f.te_count > 0) return bad(kErrClWithTe);
+  if (f.te_count > 0) {
     // RFC 9112 §6.1: TE in HTTP/1.0 is a framing fault (400); unsupported codings are 501.
     if (out.minor_version == 0) return fail(400, kErrTe);
-    if (te_count > 1 || !te_chunked) return fail(501, kErrTe);
+    if (f.te_count > 1 || !f.te_chunked) return fail(501, kErrTe);
     out.body_kind = BodyKind::Chunked;
-  } else if (cl_count > 0) {
+  } else if (f.cl_count > 0) {
     out.body_kind = BodyKind::ContentLength;
-    out.content_length = content_length;
+    out.content_length = f.content_length;
   }
-  out.keep_alive = !conn_close && (out.minor_version == 1 || conn_keep_alive);
+  out.keep_alive = !f.conn_close && (out.minor_version == 1 || f.conn_keep_alive);
   return ParseResult{ParseStatus::Complete, 0, {}};
 }
 
