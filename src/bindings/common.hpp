@@ -113,6 +113,9 @@ class ByteView {
 
 // UTF-8 (surrogateescape) of str(o); false with a Python error set.
 bool str_utf8(PyObject* o, std::string_view& out, nb::object& keep);
+// UTF-8 (surrogateescape) of a str argument; TypeError for anything else. False with a
+// Python error set. Defined in utils.cpp.
+bool str_arg(PyObject* o, const char* what, std::string_view& out, nb::object& keep);
 
 nb::str decode(std::string_view s);  // UTF-8 with surrogateescape
 [[noreturn]] void raise_closed();
@@ -123,9 +126,18 @@ mg::Connection* live(PyConnection& pc);  // the engine connection or RuntimeErro
 void bind_connection(nb::module_& m);
 void bind_http_message(nb::module_& m);
 void bind_manager(nb::module_& m);
+void bind_utils(nb::module_& m);  // spec §4 module functions (utils.cpp)
 
 nb::object new_http_message_view(const mg::HttpMessage* msg);
 void rebind_view(PyObject* view, const mg::HttpMessage* msg);
+
+struct PyWsMessage {
+  const mg::WsMessage* m = nullptr;  // valid during the handler call only
+};
+nb::object new_ws_message_view(const mg::WsMessage* msg);
+void invalidate_ws_view(PyObject* view);
+void bind_ws_message(nb::module_& m);
+// Headers given to reply()/ws_upgrade(), validated (spec §3.12); defined in connection.cpp.
 void invalidate_view(PyObject* view);
 
 }  // namespace pymg

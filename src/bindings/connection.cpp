@@ -4,6 +4,7 @@
 #include <array>
 
 #include "common.hpp"
+#include "mg/base64.hpp"
 #include "mg/http_reply.hpp"
 #include "mg/static_files.hpp"
 
@@ -370,6 +371,53 @@ void bind_connection(nb::module_& m) {
             queue_file(pc, err, resp);
           },
           nb::arg("message"), nb::arg("path"), nb::arg("extra_headers") = "", nb::arg("mime_types") = "")
+      .def(
+          "ws_upgrade",
+          [](PyConnection& pc, nb::handle msg, nb::handle extra) {
+            HeaderList list;
+            if (!list.load(extra.ptr())) throw nb::python_error();
+            if (!check_headers(list, false)) throw nb::python_error();
+            const mg::HttpMessage* m = checked_message(msg);
+            mg::Connection* c = live(pc);
+            EngineLock lock(engine_of(pc));
+            if (c->is_closed) raise_closed();
+            engine_of(pc).ws_upgrade(c, *m, list.span());
+          },
+          nb::arg("message"), nb::arg("extra_headers").none() = nb::none())
+      .def(
+          "ws_send",
+          [](PyConnection& pc, nb::handle data, long op) {
+            if (op < 0 || op > 15) throw nb::value_error("op must be in range 0-15");
+            ByteView b;
+            if (!b.load(data.ptr(), "data")) throw nb::python_error();
+            mg::Connection* c = live(pc);
+            EngineLock lock(engine_of(pc));
+            if (c->is_closed) raise_closed();
+            engine_of(pc).ws_send(c, b.view(), static_cast<int>(op));
+          },
+          nb::arg("data"), nb::arg("op") = 1)
+      .def(
+          "http_chunk",
+          [](PyConnection& pc, nb::handle data) {
+            ByteView b;
+            if (!b.load(data.ptr(), "data")) throw nb::python_error();
+            mg::Connection* c = live(pc);
+            EngineLock lock(engine_of(pc));
+            if (c->is_closed) raise_closed();
+            engine_of(pc).http_chunk(c, b.view());
+          },
+          nb::arg("data"))
+      .def(
+          "http_sse",
+          [](PyConnection& pc, const std::string& event_type, const std::string& data) {
+            if (event_type.find_first_of("\r\n") != std::string::npos)
+              throw nb::value_error("event_type must not contain CR or LF");
+            mg::Connection* c = live(pc);
+            EngineLock lock(engine_of(pc));
+            if (c->is_closed) raise_closed();
+            engine_of(pc).http_sse(c, event_type, data);
+          },
+          nb::arg("event_type"), nb::arg("data"))
       .def(
           "error",
           [](PyConnection& pc, const std::string& text) {

@@ -117,6 +117,10 @@ void dispatch_event(PyManager& pm, mg::Connection* c, int ev, const void* data) 
           payload = PyBytes_FromStringAndSize(sv->data(), static_cast<Py_ssize_t>(sv->size()));
           break;
         }
+        case mg::EV_WS_MSG:
+          payload = new_ws_message_view(static_cast<const mg::WsMessage*>(data)).release().ptr();
+          is_view = true;
+          break;
         case mg::EV_HTTP_HDRS:
         case mg::EV_HTTP_MSG:
         case mg::EV_WS_OPEN:
@@ -155,7 +159,10 @@ void dispatch_event(PyManager& pm, mg::Connection* c, int ev, const void* data) 
         if (r) Py_DECREF(r);
         else report_handler_error(pm);
         Py_DECREF(h);
-        if (is_view) {
+        if (is_view && ev == mg::EV_WS_MSG) {
+          invalidate_ws_view(payload);
+          Py_DECREF(payload);
+        } else if (is_view) {
           invalidate_view(payload);
           if (Py_REFCNT(payload) == 1 && !pm.spare_view) pm.spare_view = payload;
           else Py_DECREF(payload);
@@ -284,6 +291,7 @@ const LimitKey kLimitKeys[] = {
     {"body_timeout", LimitKey::Seconds, nullptr, &mg::Limits::body_timeout_ms},
     {"keepalive_timeout", LimitKey::Seconds, nullptr, &mg::Limits::keepalive_timeout_ms},
     {"ws_close_timeout", LimitKey::Seconds, nullptr, &mg::Limits::ws_close_timeout_ms},
+    {"connect_timeout", LimitKey::Seconds, nullptr, &mg::Limits::connect_timeout_ms},
     {"send_high_water", LimitKey::Size, &mg::Limits::send_high_water, nullptr},
     {"send_low_water", LimitKey::Size, &mg::Limits::send_low_water, nullptr},
     {"max_connections", LimitKey::Size, &mg::Limits::max_connections, nullptr},
@@ -390,6 +398,23 @@ PyType_Slot manager_slots[] = {{Py_tp_traverse, (void*)manager_traverse},
                                {Py_tp_clear, (void*)manager_clear},
                                {0, nullptr}};
 
+// connect()/ws_connect(): the handler is attached before the synchronous OPEN (D12).
+nb::object open_outbound(PyManager& pm, const std::string& url, nb::handle handler, bool http, bool ws,
+                         const std::string& failure) {
+  EngineLock lock(*pm.engine);
+  pm.pending_handler = handler.is_none() ? nb::object() : nb::borrow(handler);
+  mg::Connection* c = pm.engine->connect(url, http);
+  pm.pending_handler = nb::object();
+  if (!c) throw std::runtime_error(failure);
+  if (ws && !c->is_closed) pm.engine->ws_client_handshake(c, url);
+  if (c->user) return nb::borrow(static_cast<PyObject*>(c->user));
+  // Closed during its synchronous events: hand out a closed wrapper that keeps its id.
+  PyConnection closed;
+  closed.id = c->id;
+  closed.is_client = true;
+  return nb::cast(std::move(closed));
+}
+
 }  // namespace
 
 PyManager::~PyManager() {
@@ -487,6 +512,24 @@ void bind_manager(nb::module_& m) {
             return nb::borrow(static_cast<PyObject*>(c->user));
           },
           nb::arg("url"), nb::arg("handler").none() = nb::none(), nb::kw_only(), nb::arg("http").none() = nb::none())
+      .def(
+          "connect",
+          [](PyManager& pm, const std::string& url, nb::handle handler, nb::handle http) -> nb::object {
+            if (pm.freed.load()) raise_freed();
+            check_callable(handler, "handler");
+            bool is_http = http.is_none() ? mg::url::is_http_scheme(url) : PyObject_IsTrue(http.ptr()) == 1;
+            return open_outbound(pm, url, handler, is_http, false, "Failed to connect to '" + url + "'");
+          },
+          nb::arg("url"), nb::arg("handler").none() = nb::none(), nb::kw_only(), nb::arg("http").none() = nb::none())
+      .def(
+          "ws_connect",
+          [](PyManager& pm, const std::string& url, nb::handle handler) -> nb::object {
+            if (pm.freed.load()) raise_freed();
+            check_callable(handler, "handler");
+            return open_outbound(pm, url, handler, true, true,
+                                 "Failed to create WebSocket connection to '" + url + "'");
+          },
+          nb::arg("url"), nb::arg("handler").none() = nb::none())
       .def(
           "wakeup",
           [](PyManager& pm, long long id, nb::handle data) {

@@ -108,6 +108,7 @@ NB_MODULE(_mongoose, m) {
   m.doc() = "pymongoose native core";
   bind_connection(m);
   bind_http_message(m);
+  bind_ws_message(m);
   bind_manager(m);
 
   nb::list all;
@@ -135,7 +136,7 @@ NB_MODULE(_mongoose, m) {
 
   m.def("event_name", &event_name, nb::arg("ev"));
   m.def("millis", []() { return mg::monotonic_ms(); });
-  for (const char* name : {"event_name", "millis", "Connection", "HttpMessage", "Manager", "Timer"})
+  for (const char* name : {"event_name", "millis", "Connection", "HttpMessage", "Manager", "Timer", "WsMessage"})
     all.append(name);
   m.attr("__all__") = all;
 }

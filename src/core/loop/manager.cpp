@@ -24,22 +24,9 @@ constexpr int kMaxAcceptsPerIteration = 64;
 constexpr uint64_t kAcceptBackoffMs = 100;           // after EMFILE/ENFILE (spec §8.5)
 constexpr uint64_t kLingerMs = 1000;                 // lingering close after an error response
 constexpr size_t kLingerMaxBytes = 1024 * 1024;
-constexpr size_t kInlineFileBytes = 64 * 1024;       // smaller files are copied into the send buffer
 
 epoll_event* events_of(std::vector<uint8_t>& raw) { return reinterpret_cast<epoll_event*>(raw.data()); }
 
-HttpMessage make_message(const http::Request& req, std::string_view in, std::string_view body) {
-  HttpMessage m;
-  m.method = req.method;
-  m.uri = req.uri;
-  m.query = req.query;
-  m.proto = req.proto;
-  m.headers = req.headers;
-  m.num_headers = req.num_headers;
-  m.head = in.substr(0, req.head_len);
-  m.body = body;
-  return m;
-}
 }  // namespace
 
 uint64_t monotonic_ms() {
@@ -141,7 +128,9 @@ void Manager::update_interest(Connection* c) {
   if (c->fd < 0 || c->is_closed) return;
   uint32_t want;
   if (c->is_listening) {
-    want = c->listen_paused ? 0 : EPOLLIN;
+    want = c->listen_paused ? 0u : static_cast<uint32_t>(EPOLLIN);
+  } else if (c->is_connecting) {
+    want = EPOLLOUT;  // writable = connected (or failed: EPOLLERR/EPOLLHUP)
   } else {
     want = (c->is_full || c->rx_paused) ? 0 : (EPOLLIN | EPOLLRDHUP);
     if (c->want_write) want |= EPOLLOUT;
@@ -176,13 +165,19 @@ int Manager::prepare_wait(int timeout_ms) {
         if (t->active.load(std::memory_order_relaxed)) shorten(t->deadline);
     }
   }
+  if (!resolves_.empty()) shorten(now_ + 10);  // lookups finish on other threads: check often
   const size_t active = user_conns_;  // listeners count too (spec §8.1: live user connections)
   for (Connection* c = head_; c && wait != 0; c = c->next) {
     if (c->is_closed) continue;
-    if (c->is_closing || c->needs_parse) return 0;
+    if (c->is_closing || c->needs_parse || c->connect_done) return 0;
+    if (c->is_connecting) {
+      if (c->connect_deadline) shorten(c->connect_deadline);
+      continue;
+    }
+    if (c->ws.close_sent && c->ws.close_deadline) shorten(c->ws.close_deadline);
     bool pending_out = !c->tx.empty() || c->file.fd >= 0;
     if (c->is_draining && !pending_out && !c->linger_started) return 0;
-    if (pending_out && !c->want_write && !c->is_listening) return 0;
+    if (pending_out && !c->want_write && !c->is_listening && c->fd >= 0) return 0;
     if (c->listen_paused) {
       if (c->paused_until) shorten(c->paused_until);
       else if (!limits_.max_connections || active < limits_.max_connections) return 0;
@@ -219,6 +214,7 @@ void Manager::dispatch() {
   if (shut_down_) return;
   run_wakeups();
   if (shut_down_) return;
+  if (!resolves_.empty()) run_resolves();
 
   const size_t max_conns = limits_.max_connections;
   for (Connection* c = head_; c; c = c->next) {
@@ -244,6 +240,13 @@ void Manager::dispatch() {
       }
       continue;
     }
+    if (c->is_connecting) {
+      if (c->connect_done || (r & (EPOLLOUT | EPOLLERR | EPOLLHUP))) finish_connect(c);
+      if (c->is_closed || c->is_connecting) {
+        if (!c->is_closed) check_timeouts(c);
+        continue;
+      }
+    }
     if (c->is_readable) {
       do_read(c);
     } else if (c->needs_parse) {
@@ -254,12 +257,13 @@ void Manager::dispatch() {
     check_timeouts(c);
     // Answer this connection now rather than after the whole batch: one send per
     // connection either way, but the first peers of a batch are not kept waiting.
-    if (!c->is_closing && (!c->tx.empty() || c->file.fd >= 0) && !c->want_write) do_write(c);
+    if (!c->is_closing && !c->is_connecting && (!c->tx.empty() || c->file.fd >= 0) && !c->want_write)
+      do_write(c);
   }
 
   // Output queued for connections already visited (timers, wakeups, other handlers).
   for (Connection* c = head_; c; c = c->next) {
-    if (c->is_closed || c->is_closing || c->fd < 0) continue;
+    if (c->is_closed || c->is_closing || c->fd < 0 || c->is_connecting) continue;
     if (c->tx.empty() && c->file.fd < 0) continue;
     if (c->want_write && !c->is_writable) continue;
     do_write(c);
@@ -365,11 +369,14 @@ void Manager::do_read(Connection* c) {
   }
   if (total > 0) {
     c->idle_since = now_;
-    if (c->is_draining && c->is_http) {
+    if (c->is_draining && c->is_http && !c->is_client && !c->is_websocket) {
       c->rx.clear();  // the connection is closing: later requests are never parsed
       c->rx_off = 0;
-    } else if (c->is_http && !c->is_websocket) {
-      http_process(c);
+    } else if (c->is_websocket) {
+      ws_process(c);
+    } else if (c->is_http) {
+      if (c->is_client) http_client_process(c);
+      else http_process(c);
     } else if (c->rx.size() > limits_.max_recv) {
       error(c, "MG_MAX_RECV_SIZE");
       return;
@@ -380,6 +387,7 @@ void Manager::do_read(Connection* c) {
   }
   if (eof) {
     c->eof = true;
+    if (c->is_client && c->is_http && !c->is_websocket && !http_client_eof(c)) return;
     // Flush what the handler queued (a complete request followed by EOF still gets
     // its answer), then close.
     if (c->tx.empty() && c->file.fd < 0) c->is_closing = true;
@@ -457,197 +465,6 @@ bool Manager::send(Connection* c, const void* data, size_t len) {
 }
 
 // ---------------------------------------------------------------------------------------
-// HTTP server protocol
-
-void Manager::http_process(Connection* c) {
-  HttpServerState& st = c->http;
-  std::span<http::Header> scratch(header_scratch_);
-  while (!c->is_closed && !c->is_closing && !c->is_draining && !st.outstanding && c->file.fd < 0) {
-    char* base = c->rx.data() + c->rx_off;
-    size_t avail = c->rx.size() - c->rx_off;
-    if (!st.in_body) {
-      // RFC 9112 §2.2: ignore empty lines before a request line.
-      while (avail > 0 && (base[0] == '\n' || (base[0] == '\r' && avail > 1 && base[1] == '\n'))) {
-        size_t skip = base[0] == '\n' ? 1 : 2;
-        base += skip;
-        avail -= skip;
-        c->rx_off += skip;
-      }
-    }
-    if (avail == 0) break;
-    std::string_view in(base, avail);
-    http::Request req;
-    bool fresh = false;
-    if (!st.in_body) {
-      if (st.head_start_ms == 0) st.head_start_ms = now_;
-      size_t end = http::find_head_end(in, st.scanned);
-      if (end == 0) {
-        // Validate an incomplete head early (garbage gets its 400 at once), but only when
-        // it has doubled or crossed the size limit, so a byte-at-a-time client costs O(n).
-        if (st.checked == 0 || avail >= 2 * st.checked || avail > http_limits_.max_header_bytes) {
-          http::ParseResult r = http::parse_request(in, req, scratch, http_limits_);
-          if (r.status == http::ParseStatus::Error) return http_reject(c, r.http_status, r.error);
-          st.checked = avail;
-        }
-        st.scanned = avail;
-        break;
-      }
-      http::ParseResult r = http::parse_request(in.substr(0, end), req, scratch, http_limits_);
-      if (r.status != http::ParseStatus::Complete) {
-        if (r.status == http::ParseStatus::Error) return http_reject(c, r.http_status, r.error);
-        return http_reject(c, 400, "HTTP parse error: head");
-      }
-      if (req.body_kind == http::BodyKind::ContentLength && req.content_length > limits_.max_body)
-        return http_reject(c, 413, "MG_MAX_RECV_SIZE");
-      st.head_len = req.head_len;
-      st.body_kind = req.body_kind;
-      st.content_length = req.content_length;
-      st.close_after = !req.keep_alive;
-      st.is_head = req.method == "HEAD";
-      st.continue_sent = false;
-      st.chunk = http::ChunkedDecoder{};
-      st.chunk_raw = 0;
-      st.chunk_body = 0;
-      st.in_body = true;
-      st.body_seen_ms = now_;
-      fresh = true;
-    }
-
-    // Body framing, RFC 9112 §6.3.
-    bool complete = false;
-    std::string_view body;
-    size_t msg_len = st.head_len;
-    size_t after_head = avail - st.head_len;
-    switch (st.body_kind) {
-      case http::BodyKind::None:
-        complete = true;
-        break;
-      case http::BodyKind::ContentLength:
-        body = in.substr(st.head_len, std::min<uint64_t>(after_head, st.content_length));
-        complete = after_head >= st.content_length;
-        msg_len += body.size();
-        break;
-      case http::BodyKind::Chunked: {
-        char* body_start = base + st.head_len;
-        http::ChunkedResult r =
-            http::decode_chunked(st.chunk, body_start + st.chunk_raw, after_head - st.chunk_raw,
-                                 body_start + st.chunk_body, http_limits_, limits_.max_body);
-        st.chunk_raw += r.consumed;
-        st.chunk_body += r.produced;
-        if (r.status == http::ParseStatus::Error)
-          return http_reject(c, r.http_status, r.error);
-        body = std::string_view(body_start, st.chunk_body);
-        complete = r.status == http::ParseStatus::Complete;
-        msg_len += st.chunk_raw;
-        break;
-      }
-    }
-    if (after_head > 0) st.body_seen_ms = now_;
-
-    if (fresh) {
-      size_t tx_before = c->tx.size();
-      HttpMessage m = make_message(req, in, body);
-      emit(c, EV_HTTP_HDRS, &m);
-      if (c->is_closed || c->is_closing || c->is_draining) break;
-      // RFC 9110 §10.1.1: ask for the body unless the handler already answered; an
-      // HTTP/1.0 request's expectation is ignored (1.0 clients do not know 1xx).
-      if (!complete && req.expect_continue && req.minor_version >= 1 &&
-          c->tx.size() == tx_before && !st.continue_sent) {
-        c->tx.append("HTTP/1.1 100 Continue\r\n\r\n");
-        st.continue_sent = true;
-      }
-    }
-    if (!complete) break;
-    if (!fresh) {
-      http::ParseResult r = http::parse_request(in.substr(0, st.head_len), req, scratch, http_limits_);
-      if (r.status != http::ParseStatus::Complete) return http_reject(c, 400, "HTTP parse error: head");
-    }
-    st.in_body = false;
-    st.scanned = 0;
-    st.checked = 0;
-    st.head_start_ms = 0;
-    st.outstanding = true;
-    HttpMessage m = make_message(req, in, body);
-    emit(c, EV_HTTP_MSG, &m);
-    if (c->is_closed) return;
-    c->rx_off += msg_len;
-  }
-  if (c->is_closed) return;
-  if (c->rx_off) {
-    c->rx.consume(c->rx_off);
-    c->rx_off = 0;
-  }
-  c->rx.shrink_if_idle();
-  if (c->rx_paused && c->rx.size() < limits_.max_recv) {
-    c->rx_paused = false;
-    update_interest(c);
-  }
-}
-
-void Manager::http_reject(Connection* c, int status, std::string_view err) {
-  HttpServerState& st = c->http;
-  std::string_view text = err;
-  emit(c, EV_ERROR, &text);
-  st.in_body = false;
-  st.outstanding = false;
-  c->rx.clear();
-  c->rx_off = 0;
-  if (c->is_closed || c->is_closing) return;
-  http::write_error_response(c->tx, status);
-  c->linger = true;
-  c->is_draining = true;
-}
-
-void Manager::response_complete(Connection* c, bool close_requested) {
-  HttpServerState& st = c->http;
-  bool was_outstanding = st.outstanding;
-  st.outstanding = false;
-  c->idle_since = now_;
-  if (close_requested || (was_outstanding && st.close_after)) {
-    c->is_draining = true;
-  } else if (was_outstanding && c->rx.size() > c->rx_off) {
-    c->needs_parse = true;  // a pipelined request waits in the buffer
-  }
-}
-
-void Manager::http_reply(Connection* c, int status, std::span<const http::Header> headers,
-                         std::string_view body) {
-  bool close_requested = false;
-  for (const http::Header& h : headers)
-    if (h.name.size() == 10 && http::iequals(h.name, "Connection") && http::has_token(h.value, "close"))
-      close_requested = true;
-  http::write_response(c->tx, status, headers, body, c->http.is_head);
-  after_output(c);
-  response_complete(c, close_requested);
-}
-
-void Manager::http_serve(Connection* c, http::FileResponse&& resp) {
-  c->tx.append(resp.head);
-  c->tx.append(resp.body);
-  if (resp.fd >= 0 && resp.file_length > 0 && resp.file_length <= kInlineFileBytes) {
-    size_t len = static_cast<size_t>(resp.file_length);
-    char* p = c->tx.tail(len);
-    ssize_t n = p ? ::pread(resp.fd, p, len, static_cast<off_t>(resp.file_offset)) : -1;
-    ::close(resp.fd);
-    if (n != static_cast<ssize_t>(len)) {
-      c->is_closing = true;  // the file changed under us; the framing cannot be kept
-      return;
-    }
-    c->tx.commit(len);
-  } else if (resp.fd >= 0 && resp.file_length > 0) {
-    if (c->file.fd >= 0) ::close(c->file.fd);
-    c->file = FileStream{resp.fd, resp.file_offset, resp.file_length};
-    c->http.outstanding = true;  // completes once the file is sent (do_write)
-    after_output(c);
-    return;
-  } else if (resp.fd >= 0) {
-    ::close(resp.fd);
-  }
-  after_output(c);
-  response_complete(c, false);
-}
-
-// ---------------------------------------------------------------------------------------
 // Timeouts (spec §8.1): apply to connections of HTTP listeners until upgraded.
 
 Manager::Timeout Manager::timeout_of(const Connection* c, uint64_t& deadline) const {
@@ -677,6 +494,14 @@ Manager::Timeout Manager::timeout_of(const Connection* c, uint64_t& deadline) co
 }
 
 void Manager::check_timeouts(Connection* c) {
+  if (c->is_connecting) {
+    if (c->connect_deadline && now_ >= c->connect_deadline) error(c, "connect timeout");
+    return;
+  }
+  if (c->ws.close_sent && c->ws.close_deadline && now_ >= c->ws.close_deadline) {
+    c->is_closing = true;  // the peer never answered our close frame
+    return;
+  }
   uint64_t deadline = 0;
   Timeout kind = timeout_of(c, deadline);
   if (kind == Timeout::None || kind == Timeout::Linger || now_ < deadline) return;

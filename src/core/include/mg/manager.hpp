@@ -21,6 +21,7 @@
 #include "mg/events.hpp"
 #include "mg/http_parser.hpp"
 #include "mg/static_files.hpp"
+#include "mg/ws_frame.hpp"
 
 namespace mg {
 
@@ -40,6 +41,7 @@ struct Limits {
   size_t send_high_water = 4 * 1024 * 1024;
   size_t send_low_water = 1 * 1024 * 1024;
   size_t max_connections = 0;
+  uint64_t connect_timeout_ms = 30000;  // [ext] outbound TCP connect
   size_t wakeup_max_payload = 16 * 1024 * 1024;
   size_t wakeup_max_queue = 64 * 1024 * 1024;
 };
@@ -64,6 +66,12 @@ struct HttpMessage {
   std::string_view body;
 };
 
+// What MG_EV_WS_MSG carries: a complete (reassembled) message.
+struct WsMessage {
+  std::string_view data;
+  uint8_t flags = 0;  // 0x80 | opcode of the first frame (spec §3.4)
+};
+
 class Manager;
 
 // Per-connection HTTP server state (a request is "outstanding" from HTTP_MSG until the
@@ -84,6 +92,26 @@ struct HttpServerState {
   uint64_t chunk_body = 0;     // decoded body bytes (relative to body start)
   uint64_t head_start_ms = 0;  // first byte of the current head (header_timeout)
   uint64_t body_seen_ms = 0;   // last body byte (body_timeout)
+};
+
+// Client side: parsing responses (spec §6.4) and the WebSocket handshake.
+struct HttpClientState {
+  bool in_body = false;
+  size_t head_len = 0;
+  size_t scanned = 0;
+  http::ResponseBody body_kind = http::ResponseBody::None;
+  uint64_t content_length = 0;
+  http::ChunkedDecoder chunk;
+  size_t chunk_raw = 0;
+  uint64_t chunk_body = 0;
+  bool ws_handshake = false;  // ws_connect: waiting for the 101
+  std::string ws_accept;      // the Sec-WebSocket-Accept we expect
+};
+
+struct WsState {
+  bool close_sent = false;     // we sent a close frame: the peer's close is not echoed
+  uint64_t close_deadline = 0;
+  uint8_t frag_opcode = 0;     // first opcode of the fragmented message being assembled
 };
 
 struct FileStream {
@@ -120,6 +148,8 @@ struct Connection {
   bool linger_started = false;
   bool needs_parse = false;     // buffered input may be parseable now
   bool listen_paused = false;
+  bool connect_done = false;    // connect() completed at once: CONNECT waits for the next poll
+  bool resolving = false;
   bool registered = false;       // added to epoll
   bool rx_paused = false;        // unparsed input reached max_recv: stop reading for now
   bool want_write = false;       // last write hit EAGAIN: wait for EPOLLOUT
@@ -130,11 +160,15 @@ struct Connection {
   uint64_t linger_deadline = 0;
   size_t linger_bytes = 0;
   uint64_t idle_since = 0;
+  uint64_t connect_deadline = 0;
 
   Address local, remote;
   Buffer rx, tx;
   size_t rx_off = 0;            // consumed prefix of rx (HTTP)
   HttpServerState http;
+  HttpClientState client;
+  WsState ws;
+  Buffer ws_frag;               // fragments of a message being reassembled
   FileStream file;
 };
 
@@ -203,6 +237,20 @@ class Manager {
   // Queues a static-file response and completes the current response once the file is sent.
   void http_serve(Connection* c, http::FileResponse&& resp);
 
+  // Outbound connection for "scheme://host:port"; OPEN (and RESOLVE for literal hosts
+  // and localhost) delivered sync; CONNECT from a later poll. nullptr for a bad URL.
+  Connection* connect(std::string_view url, bool http);
+  // Queues a WebSocket upgrade request on an outbound connection (spec §6.7.4).
+  void ws_client_handshake(Connection* c, std::string_view url);
+  // Server side: completes the handshake for `req` (spec §6.7.1) and delivers WS_OPEN.
+  // `extra` must be validated by the caller. No Sec-WebSocket-Key: 426 and drain.
+  void ws_upgrade(Connection* c, const HttpMessage& req, std::span<const http::Header> extra);
+  // One final frame with opcode `op` (masked on client connections).
+  void ws_send(Connection* c, std::string_view data, int op);
+  // Chunked transfer (spec §6.2): one chunk; empty data ends the response.
+  void http_chunk(Connection* c, std::string_view data);
+  void http_sse(Connection* c, std::string_view event_type, std::string_view data);
+
   std::vector<Connection*> live_connections() const;
   const std::vector<std::shared_ptr<TimerRec>>& timers() const { return timers_; }
   Connection* first() const { return head_; }
@@ -224,6 +272,14 @@ class Manager {
   void do_read(Connection* c);
   void do_write(Connection* c);
   void http_process(Connection* c);
+  void http_client_process(Connection* c);
+  bool http_client_eof(Connection* c);
+  void ws_process(Connection* c);
+  void ws_fail(Connection* c, uint16_t code, std::string_view err);
+  void ws_write_frame(Connection* c, uint8_t first_byte, std::string_view payload);
+  void start_connect(Connection* c);
+  void finish_connect(Connection* c);
+  void run_resolves();
   bool http_deliver_message(Connection* c, std::string_view avail, const http::Request& req,
                             std::string_view body, size_t msg_len);
   void http_reject(Connection* c, int status, std::string_view err);
@@ -260,6 +316,9 @@ class Manager {
   std::vector<std::shared_ptr<TimerRec>> timers_;  // min-heap on (deadline, seq)
   uint64_t timer_seq_ = 0;
   std::atomic<bool> timers_cancelled_{false};
+
+  struct ResolveJob;
+  std::vector<std::shared_ptr<ResolveJob>> resolves_;
 
   std::mutex wake_mu_;
   std::deque<std::pair<uint64_t, std::string>> wake_q_;
