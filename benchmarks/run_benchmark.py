@@ -3,6 +3,7 @@
 
     .venv/bin/python benchmarks/run_benchmark.py            # full run, ~15 minutes
     .venv/bin/python benchmarks/run_benchmark.py --quick    # 1-second smoke run
+    .venv/bin/python benchmarks/run_benchmark.py --ws       # + WebSocket echo (ws_bench.py)
 
 What it does, in order:
 
@@ -20,8 +21,12 @@ What it does, in order:
    with N repetitions, interleaving the servers so drift hits all alike.
 5. Records requests/s (median, min, max), mean and p99 latency, socket errors,
    non-2xx responses, and the server's CPU time per request from /proc.
-6. Writes RESULTS.md (from RESULTS.template.md), results.json and results.png
-   into --output-dir.
+6. With --ws, also runs the WebSocket echo scenario of ws_bench.py (100 connections,
+   64-byte messages, messages/s; pymongoose, aiohttp, websockets) with the same pinning,
+   durations and repetitions, and writes ws_results.json.
+7. Writes RESULTS.md (from RESULTS.template.md), results.json and results.png
+   into --output-dir.  The WebSocket section shows ws_results.json of --output-dir
+   (from this run with --ws, else from an earlier one).
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import harness  # noqa: E402
+import ws_bench  # noqa: E402
 from harness import BENCH_DIR, REPO_ROOT, SERVERS  # noqa: E402
 
 JSON_NAME = "results.json"
@@ -583,6 +589,8 @@ def write_report(outdir: Path, args, info: dict, versions: dict, scenarios, summ
         "CALLGRIND": callgrind_md,
         "VALIDATION": validation_section(validations, post_validations, servers_info),
         "TICK_MS": f"{1000 / harness.CLK_TCK:g}",
+        "WS": ws_bench.render_markdown(ws_bench.load_results(outdir),
+                                       bool((ws_bench.load_results(outdir) or {}).get("quick"))),
     }
     text = (BENCH_DIR / "RESULTS.template.md").read_text()
     for k, v in fields.items():
@@ -654,6 +662,11 @@ def parse_args(argv: list[str]):
     ap.add_argument("--skip-missing", action="store_true",
                     help="benchmark the servers that can run and leave out those whose "
                          "prerequisites are missing (the report says which)")
+    ap.add_argument("--ws", action="store_true",
+                    help="also run the WebSocket echo scenario (ws_bench.py: 100 connections, "
+                         "64-byte messages; pymongoose, aiohttp, websockets)")
+    ap.add_argument("--ws-servers", default="all",
+                    help="WebSocket servers for --ws: subset of " + ",".join(ws_bench.WS_ORDER))
     ap.add_argument("--callgrind-json", default=str(DEFAULT_CALLGRIND_JSON),
                     help="instructions-per-request figures to embed (from callgrind_ipr.py)")
     args = ap.parse_args(argv)
@@ -689,7 +702,22 @@ def main(argv: list[str] | None = None) -> int:
             f"{harness._venv_pip()} install matplotlib   "
             f"(or: {harness._venv_pip()} install -r benchmarks/requirements.txt)"))
     server_missing = harness.check_servers(requested)
+    ws_names: list[str] = []
+    if args.ws:
+        ws_names = ws_bench.parse_servers(args.ws_servers)
+        lm = ws_bench.check_load_generator()
+        if lm:
+            missing.append(lm)
     fatal = list(missing)
+    if args.ws:
+        for n, m in ws_bench.check_ws_servers(ws_names).items():
+            if m is None:
+                continue
+            if args.skip_missing:
+                ws_names.remove(n)
+                log(f"skipping WebSocket server {n}: {m.reason}")
+            else:
+                fatal.append(m)
     skipped: dict[str, harness.Missing] = {}
     for n, m in server_missing.items():
         if m is None:
@@ -837,6 +865,22 @@ def main(argv: list[str] | None = None) -> int:
             servers_info[n]["exit_code"] = srv.exit_code
     if exit_code == 130:
         return exit_code
+
+    if args.ws and ws_names:
+        log("WebSocket echo scenario ...")
+        try:
+            ws_res = ws_bench.run_ws_scenario(
+                ws_names, duration=args.duration, repetitions=args.repetitions,
+                warmup=args.warmup, connections=100, size=64, server_cpus=server_cpus,
+                client_cpus=client_cpus, log_dir=raw_dir, pause=args.pause)
+        except KeyboardInterrupt:
+            log("interrupted")
+            return 130
+        ws_res["quick"] = args.quick
+        ws_res["argv"] = ["benchmarks/run_benchmark.py", *args.argv]
+        (outdir / ws_bench.JSON_NAME).write_text(json.dumps(ws_res, indent=2, default=str) + "\n")
+        if not all(ws_res["summary"][n].get("n") for n in ws_names):
+            exit_code = 1
 
     summary = aggregate(runs, servers, scenarios)
     noisy = [r for r in runs if (r.get("other_cpu_util") or 0) > 0.10]
