@@ -1001,3 +1001,72 @@ def test_ws_connect_bad_url_raises(client):
     cl = client()
     with pytest.raises(RuntimeError, match="Failed to create WebSocket connection to ''"):
         cl.mgr.ws_connect("")
+
+
+# ======================================================================================
+# Close-frame payload rules (RFC 6455 §5.5.1, §7.4) and control frames near the limit
+# ======================================================================================
+
+
+def test_close_with_one_byte_payload_is_a_protocol_error(ws_server):
+    """A close body must start with a 2-byte status code; a 1-byte body is malformed and
+    must not be echoed back as another malformed close frame."""
+    srv, rec = ws_server(expect_errors=True)
+    with RawWs(srv.port) as ws:
+        ws.handshake()
+        ws.send_frame(OP_CLOSE, b"\x03")
+        f = ws.expect_close()
+    assert len(f.payload) != 1, "a malformed 1-byte close body was echoed"
+    assert f.close_code == 1002
+    cid = only_child(rec)
+    rec.wait_ev(mg.MG_EV_CLOSE, conn_id=cid)
+    errs = [e.data for e in rec.of(mg.MG_EV_ERROR, cid)]
+    assert len(errs) == 1 and errs[0].startswith("WS protocol error: "), errs
+
+
+@pytest.mark.parametrize("code", [0, 999, 1004, 1005, 1006, 1015, 2999])
+def test_close_with_invalid_status_code_is_answered_1002(ws_server, code):
+    """§7.4: 1005/1006/1015 must never appear on the wire and codes below 1000 or in the
+    unassigned 1004/1016-2999 ranges are invalid: the endpoint fails with 1002 instead of
+    echoing them."""
+    srv, _ = ws_server(expect_errors=True)
+    with RawWs(srv.port) as ws:
+        ws.handshake()
+        ws.send_frame(OP_CLOSE, close_payload(code))
+        f = ws.expect_close()
+    assert f.close_code == 1002, f"close code {code} was answered with {f.close_code}"
+
+
+@pytest.mark.parametrize("code", [1000, 1001, 1003, 1007, 1011, 3000, 4999])
+def test_close_with_valid_status_code_is_echoed(ws_server, code):
+    srv, _ = ws_server()
+    with RawWs(srv.port) as ws:
+        ws.handshake()
+        ws.send_frame(OP_CLOSE, close_payload(code, b"reason"))
+        f = ws.expect_close()
+    assert f.close_code == code
+
+
+def test_ping_inside_a_message_at_max_ws_message_is_not_counted(ws_server):
+    """Control frames interleaved in a fragmented message are not part of the message:
+    a ping arriving when the fragments already total max_ws_message is answered, and the
+    message (exactly at the limit) is delivered."""
+    srv, rec = ws_server(limits={"max_ws_message": LIMIT})
+    with RawWs(srv.port) as ws:
+        ws.handshake()
+        ws.send(frame(OP_TEXT, b"a" * LIMIT, fin=False) + frame(OP_PING, b"p"))
+        f = ws.recv()
+        assert (f.op, f.payload) == (OP_PONG, b"p"), f
+        ws.send(frame(OP_CONT, b"", fin=True))
+        f = ws.recv()
+        assert (f.op, len(f.payload)) == (OP_TEXT, LIMIT)
+    assert not error_texts(rec)
+
+
+def test_length_with_most_significant_bit_is_a_protocol_error(ws_server):
+    srv, rec = ws_server(expect_errors=True)
+    with RawWs(srv.port) as ws:
+        ws.handshake()
+        ws.send(bytes([0x82, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 1]) + b"\0\0\0\0")
+        f = ws.expect_close()
+    assert f.close_code == 1002
