@@ -1070,3 +1070,70 @@ def test_length_with_most_significant_bit_is_a_protocol_error(ws_server):
         ws.send(bytes([0x82, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 1]) + b"\0\0\0\0")
         f = ws.expect_close()
     assert f.close_code == 1002
+
+
+def test_pipelined_request_then_upgrade_in_one_segment(ws_server):
+    def h(conn, ev, data):
+        if ev == mg.MG_EV_HTTP_MSG:
+            if data.uri == "/plain":
+                conn.reply(200, "plain")
+            else:
+                conn.ws_upgrade(data)
+        elif ev == mg.MG_EV_WS_MSG:
+            conn.ws_send(data.data, data.opcode)
+    srv, _ = ws_server(h)
+    with RawWs(srv.port) as ws:
+        ws.send(req("/plain") + upgrade_request() + frame(OP_TEXT, b"after both"))
+        r = ws.reader.read_response()
+        assert (r.status, r.body) == (200, b"plain")
+        assert ws.reader.read_response().status == 101
+        assert ws.recv().payload == b"after both"
+
+
+def test_echo_to_a_client_that_does_not_read_stays_bounded(ws_server):
+    """A peer that floods messages and never reads: reading pauses above send_high_water,
+    so the echo backlog stays bounded, and everything arrives once the peer reads."""
+    high, low = 256 * 1024, 64 * 1024
+    box = {"max": 0, "full": False}
+
+    def h(conn, ev, data):
+        if ev == mg.MG_EV_HTTP_MSG:
+            conn.ws_upgrade(data)
+        elif ev == mg.MG_EV_WS_MSG:
+            conn.ws_send(data.data, data.opcode)
+            box["max"] = max(box["max"], conn.send_len)
+            box["full"] |= conn.is_full
+    srv, rec = ws_server(h, limits={"send_high_water": high, "send_low_water": low})
+    msg = b"m" * 16000
+    n = 600  # ~9.6 MB each way, far beyond the kernel buffers
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.settimeout(5)
+    s.connect((HOST, srv.port))
+    sender_err = []
+
+    def flood():
+        try:
+            for _ in range(n):
+                s.sendall(frame(OP_BINARY, msg))
+        except OSError as e:
+            sender_err.append(e)
+    reader = HttpReader(s)
+    s.sendall(upgrade_request())
+    assert reader.read_response().status == 101
+    t = threading.Thread(target=flood, daemon=True)
+    t.start()
+    # wait until the server reports back-pressure while we read nothing
+    deadline = time.monotonic() + 4
+    while not box["full"] and time.monotonic() < deadline:
+        t.join(0.05)
+    assert box["full"], "is_full never became True"
+    got = 0
+    while got < n:
+        f = read_frame(reader)
+        assert f.op == OP_BINARY and f.payload == msg
+        got += 1
+    t.join(3)
+    s.close()
+    assert not sender_err, sender_err
+    assert box["max"] <= high + 64 * 1024 + len(msg) + 16, box["max"]
