@@ -1137,3 +1137,36 @@ def test_echo_to_a_client_that_does_not_read_stays_bounded(ws_server):
     s.close()
     assert not sender_err, sender_err
     assert box["max"] <= high + 64 * 1024 + len(msg) + 16, box["max"]
+
+
+def test_firefox_style_connection_header(ws_server):
+    srv, _ = ws_server()
+    with RawWs(srv.port) as ws:
+        ws.send(upgrade_request().replace(b"Connection: Upgrade",
+                                          b"Connection: keep-alive, Upgrade"))
+        assert ws.reader.read_response().status == 101
+        ws.send_frame(OP_TEXT, b"ff")
+        assert ws.recv().payload == b"ff"
+
+
+def test_ws_connect_server_closes_right_after_101(client):
+    def script(s):
+        head, r = read_request(s)
+        key = [ln.split(": ")[1] for ln in head.decode().split("\r\n")
+               if ln.startswith("Sec-WebSocket-Key")][0]
+        s.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                  b"Connection: Upgrade\r\nSec-WebSocket-Accept: "
+                  + accept_for(key).encode() + b"\r\n\r\n"
+                  + frame(OP_TEXT, b"bye soon", mask=False)
+                  + frame(OP_CLOSE, close_payload(1001, b"shutdown"), mask=False))
+        return read_frame(r)
+
+    srv = RawServer(script)
+    cl = client()
+    conn = cl.connect(f"ws://{HOST}:{srv.port}/")
+    cl.wait_ev(mg.MG_EV_CLOSE)
+    f = srv.join()
+    assert f.op == OP_CLOSE and f.masked and f.close_code == 1001
+    seq = cl.rec.seq(conn.id)
+    assert seq.index("MG_EV_WS_OPEN") < seq.index("MG_EV_WS_MSG") < seq.index("MG_EV_WS_CTL")
+    assert seq[-1] == "MG_EV_CLOSE" and "MG_EV_ERROR" not in seq
