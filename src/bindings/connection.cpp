@@ -321,6 +321,23 @@ void bind_connection(nb::module_& m) {
           },
           nb::arg("data"))
       .def(
+          "http_basic_auth",
+          [](PyConnection& pc, nb::handle username, nb::handle password) {
+            // Spec §6.8: base64(user ":" pass), or of the user alone when the password is empty.
+            std::string_view u, p;
+            nb::object keep_u, keep_p;
+            if (!str_arg(username.ptr(), "username", u, keep_u) || !str_arg(password.ptr(), "password", p, keep_p))
+              throw nb::python_error();
+            std::string cred(u);
+            if (!p.empty()) cred.append(":").append(p);
+            std::string line = "Authorization: Basic " + mg::base64_encode(cred) + "\r\n";
+            mg::Connection* c = live(pc);
+            EngineLock lock(engine_of(pc));
+            if (c->is_closed) raise_closed();
+            if (!engine_of(pc).send(c, line.data(), line.size())) throw std::runtime_error("mg_send failed");
+          },
+          nb::arg("username"), nb::arg("password"))
+      .def(
           "reply",
           [](PyConnection& pc, nb::handle status, nb::handle body, nb::handle headers) {
             int code = checked_status(status);

@@ -110,6 +110,7 @@ NB_MODULE(_mongoose, m) {
   bind_http_message(m);
   bind_ws_message(m);
   bind_manager(m);
+  bind_utils(m);
 
   nb::list all;
   auto export_int = [&](const char* name, long value) {
@@ -137,6 +138,11 @@ NB_MODULE(_mongoose, m) {
   m.def("event_name", &event_name, nb::arg("ev"));
   m.def("millis", []() { return mg::monotonic_ms(); });
   for (const char* name : {"event_name", "millis", "Connection", "HttpMessage", "Manager", "Timer", "WsMessage"})
+    all.append(name);
+  for (const char* name : {"base64_decode", "base64_encode", "crc32", "hmac_sha256", "http_parse_multipart", "http_var",
+                           "json_get", "json_get_bool", "json_get_long", "json_get_num", "json_get_str", "log_get",
+                           "log_set", "match", "md5", "random_bytes", "random_str", "sha1", "sha256", "url_encode",
+                           "url_host", "url_is_ssl", "url_pass", "url_port", "url_uri", "url_user"})
     all.append(name);
   m.attr("__all__") = all;
 }

@@ -212,3 +212,38 @@ TEST(UrlScheme, IsHttpScheme) {
                              "httpx://a", "xhttp://a", "", "a:80", "ssl://a"})
     EXPECT_FALSE(url::is_http_scheme(u)) << u;
 }
+
+// ---- url_* helpers (spec §4) ----------------------------------------------------------------
+
+TEST(UrlHelpers, HostUserPassUri) {
+  EXPECT_EQ(url::host("http://u:p@example.com:8080/a?b=1"), "example.com");
+  EXPECT_EQ(url::user("http://u:p@example.com:8080/a?b=1"), "u");
+  EXPECT_EQ(url::pass("http://u:p@example.com:8080/a?b=1"), "p");
+  EXPECT_EQ(url::uri("http://u:p@example.com:8080/a?b=1"), "/a?b=1");
+  EXPECT_EQ(url::host("http://[::1]:80/x"), "[::1]");
+  EXPECT_EQ(url::host("h"), "h");
+  EXPECT_EQ(url::host(""), "");
+  EXPECT_EQ(url::user("http://h"), "");
+  EXPECT_EQ(url::pass("http://alice@h"), "");
+  EXPECT_EQ(url::uri("http://h"), "/");
+  EXPECT_EQ(url::uri(""), "/");
+  EXPECT_EQ(url::uri("http://h/"), "/");
+  EXPECT_EQ(url::uri("ws://h/chat?room=1#top"), "/chat?room=1#top");
+}
+
+TEST(UrlHelpers, IsSslExactIsCaseSensitive) {
+  for (std::string_view u : {"https://a", "wss://a", "mqtts://a", "ssl://a", "tls://a", "tcps://a", "https:"})
+    EXPECT_TRUE(url::is_ssl_exact(u)) << u;
+  for (std::string_view u : {"HTTPS://a", "Wss://a", "http://a", "", "https", "xhttps://a", " https://a"})
+    EXPECT_FALSE(url::is_ssl_exact(u)) << u;
+}
+
+TEST(UrlHelpers, Encode) {
+  EXPECT_EQ(url::encode(""), "");
+  EXPECT_EQ(url::encode(" "), "%20");
+  EXPECT_EQ(url::encode("@"), "%40");
+  EXPECT_EQ(url::encode("\xC3\xA9"), "%c3%a9");
+  EXPECT_EQ(url::encode("AZaz09._-~"), "AZaz09._-~");
+  EXPECT_EQ(url::encode("a/b?c=d&e+f"), "a%2fb%3fc%3dd%26e%2bf");
+  EXPECT_EQ(url::encode(std::string_view("\0\xff", 2)), "%00%ff");
+}

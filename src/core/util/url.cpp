@@ -66,6 +66,39 @@ bool is_ssl(std::string_view url) {
   return false;
 }
 
+bool is_ssl_exact(std::string_view url) {
+  for (std::string_view s : {"https:", "wss:", "mqtts:", "ssl:", "tls:", "tcps:"})
+    if (url.substr(0, s.size()) == s) return true;
+  return false;
+}
+
+std::string_view host(std::string_view url) { return split(url).host; }
+std::string_view user(std::string_view url) { return split(url).user; }
+std::string_view pass(std::string_view url) { return split(url).pass; }
+
+std::string_view uri(std::string_view url) {
+  std::string_view u = split(url).uri;
+  return u.empty() ? std::string_view("/") : u;
+}
+
+std::string encode(std::string_view data) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(data.size());
+  for (unsigned char ch : data) {
+    bool plain = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '.' ||
+                 ch == '_' || ch == '-' || ch == '~';
+    if (plain) {
+      out += static_cast<char>(ch);
+    } else {
+      out += '%';
+      out += kHex[ch >> 4];
+      out += kHex[ch & 15];
+    }
+  }
+  return out;
+}
+
 bool is_http_scheme(std::string_view url) {
   for (std::string_view s : {"http://", "https://", "ws://", "wss://"})
     if (url.size() >= s.size() && http::iequals(url.substr(0, s.size()), s)) return true;

@@ -8,4 +8,8 @@ namespace mg {
 // Fills `len` bytes; false if the OS CSPRNG failed.
 bool random_fill(void* out, size_t len);
 
+// Fills `len` characters drawn uniformly from [A-Za-z0-9] (rejection sampling, no
+// modulo bias); false if the OS CSPRNG failed.
+bool random_alnum(char* out, size_t len);
+
 }  // namespace mg

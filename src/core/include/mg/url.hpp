@@ -1,6 +1,7 @@
 // URL splitting for listen/connect and the url_* helpers (spec §3.1, §4).
 #pragma once
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 namespace mg::url {
@@ -19,7 +20,17 @@ uint16_t default_port(std::string_view scheme);
 // Explicit port or the default; -1 if the port text is not a valid 0-65535 number.
 int port(std::string_view url);
 bool is_ssl(std::string_view url);
+// url_is_ssl() (spec §4): the same prefixes, compared case-sensitively as the spec states.
+bool is_ssl_exact(std::string_view url);
 // True if the URL scheme implies HTTP parsing (http, https, ws, wss; case-insensitive).
 bool is_http_scheme(std::string_view url);
+
+// The url_* helpers (spec §4), all over split().
+std::string_view host(std::string_view url);  // IPv6 keeps its brackets
+std::string_view user(std::string_view url);
+std::string_view pass(std::string_view url);
+std::string_view uri(std::string_view url);   // "/" when the URL has no path
+// Percent-encodes every byte except A-Z a-z 0-9 . _ - ~, lowercase hex ("é" -> "%c3%a9").
+std::string encode(std::string_view data);
 
 }  // namespace mg::url
