@@ -99,6 +99,101 @@ CHUNKED = {
 }
 
 
+# fuzz_json input: byte 0 = path length n, n path bytes, then the document.
+def js(path: bytes, doc: bytes) -> bytes:
+    return bytes([len(path)]) + path + doc
+
+
+JSON_DOC = (b'{"name": "Alice", "age": 30, "tags": ["a", {"deep": [1, 2.5e-3, null]}], '
+            b'"s": "\\u00e9\\ud83d\\ude00\\n", "ok": true, "no": false}')
+JSON = {
+    "spec_string": js(b"$.name", JSON_DOC),
+    "spec_number": js(b"$.age", JSON_DOC),
+    "nested_index": js(b"$.tags[1].deep[1]", JSON_DOC),
+    "root": js(b"$", JSON_DOC),
+    "escapes": js(b"$.s", JSON_DOC),
+    "bool": js(b"$.ok", JSON_DOC),
+    "array_root": js(b"$[2][0]", b"[1, 2, [3]]"),
+    "absent": js(b"$.missing", JSON_DOC),
+    "out_of_range": js(b"$.tags[5]", JSON_DOC),
+    "leading_zero": js(b"$.a", b'{"x": 01, "a": 1}'),
+    "trailing_comma": js(b"$.a", b'{"x": [1,], "a": 1}'),
+    "truncated": js(b"$.a", b'{"a": [1, {"b": "c'),
+    "lone_surrogate": js(b"$.s", b'{"s": "\\ud800"}'),
+    "bad_escape": js(b"$.s", b'{"s": "\\x41"}'),
+    "control_char": js(b"$.s", b'{"s": "a\tb"}'),
+    "big_numbers": js(b"$[1]", b"[1e400, -9223372036854775809, 5e-324, 123456789012345678901234567890]"),
+    "escaped_key": js(b"$.a", b'{"\\u0061": 1}'),
+    "duplicate_key": js(b"$.a", b'{"a": 1, "a": 2}'),
+    "deep_nesting": js(b"$", b"[" * 5000 + b"]" * 5000),
+    "deep_unterminated": js(b"$[0][0]", b"[" * 3000),
+    "whitespace": js(b"$.a[0]", b' \t\r\n{ "a" : [ 1 ] } '),
+    "bad_path": js(b"$..a[x]", JSON_DOC),
+    "invalid_utf8": js(b"$.k", b'{"k": "\xff\xfe"}'),
+}
+
+URL = {
+    "full": b"http://user:secret@example.com:8080/path/x?q=1#frag",
+    "ipv6": b"https://[2001:db8::1]:8443/a",
+    "ipv6_unterminated": b"http://[::1:80/x",
+    "no_scheme": b"127.0.0.1:8000/a",
+    "bare_host": b"example.com",
+    "empty": b"",
+    "bad_port": b"tcp://a:99999",
+    "port_letters": b"tcp://a:8o",
+    "at_in_password": b"http://user:p@ss@host:81/",
+    "mqtts_default": b"mqtts://broker",
+    "upper_scheme": b"HTTPS://A",
+    "unicode": "ws://h\u00e9/caf\u00e9 ?x=\u20ac".encode(),
+    "binary": bytes(range(256)),
+}
+
+
+# fuzz_match input: byte 0 = pattern length n, n pattern bytes, then the subject.
+def mt(pattern: bytes, s: bytes) -> bytes:
+    return bytes([len(pattern)]) + pattern + s
+
+
+MATCH = {
+    "spec_1": mt(b"/api/*/??", b"/api/users/42"),
+    "spec_2": mt(b"*", b"foo/bar"),
+    "spec_3": mt(b"#.txt", b"/a/b/c.txt"),
+    "spec_4": mt(b"", b""),
+    "lazy": mt(b"*.*", b"a.b.c"),
+    "hash_then_star": mt(b"#/*", b"a/b/c"),
+    "utf8": mt("caf?".encode(), "caf\u00e9".encode()),
+    "invalid_utf8": mt(b"\xc3?", b"\xc3\xa9\xff"),
+    "many_stars": mt(b"*a" * 20 + b"b", b"a" * 200),
+    "mixed": mt(b"#a*a#b", b"a" * 50 + b"/" + b"a" * 50),
+    "questions": mt(b"?" * 40, b"x" * 40),
+}
+
+
+# fuzz_multipart input: bytes 0-1 = an extra start offset (little endian), then the body.
+def mp(body: bytes, offset: int = 0) -> bytes:
+    return offset.to_bytes(2, "little") + body
+
+
+MP_BODY = (b'--XyZ\r\nContent-Disposition: form-data; name="field1"\r\n\r\nvalue1\r\n'
+           b'--XyZ\r\nContent-Disposition: form-data; name="f"; filename="a.txt"\r\n'
+           b"Content-Type: text/plain\r\n\r\nfile\r\ncontent\r\n--XyZ--\r\n")
+MULTIPART = {
+    "two_parts": mp(MP_BODY),
+    "second_part": mp(MP_BODY, 64),
+    "end_delimiter": mp(MP_BODY, 174),
+    "bad_offset": mp(MP_BODY, 3),
+    "no_headers": mp(b"--X\r\n\r\nabc\r\n--X--"),
+    "empty_part_no_crlf": mp(b'--b\r\nContent-Disposition: form-data; name="e"\r\n\r\n--b--\r\n'),
+    "preamble_crlf": mp(b"\r\n--B\r\nContent-Disposition: form-data; name=a\r\n\r\n1\r\n--B--\r\n"),
+    "no_closing": mp(b"--X\r\nA: b\r\n\r\nabc"),
+    "header_no_colon": mp(b"--X\r\nbogus\r\n\r\nabc\r\n--X--"),
+    "params": mp(b"--b\r\ncontent-disposition: form-data; filename=x; name=\"y;z\"; flag\r\n\r\nD\r\n--b--"),
+    "lookalikes": mp(b"--abc\r\n\r\nx\r\n--abd\r\n--ab\r\n--abc\r\n\r\ny\r\n--abc--"),
+    "not_multipart": mp(b"hello world"),
+    "empty": mp(b""),
+}
+
+
 def write(dirname: str, table: dict) -> None:
     d = ROOT / dirname
     d.mkdir(parents=True, exist_ok=True)
@@ -109,4 +204,9 @@ def write(dirname: str, table: dict) -> None:
 if __name__ == "__main__":
     write("http_request", HTTP_REQUEST)
     write("chunked", CHUNKED)
-    print(f"wrote {len(HTTP_REQUEST)} + {len(CHUNKED)} seeds under {os.path.relpath(ROOT)}")
+    write("json", JSON)
+    write("url", URL)
+    write("match", MATCH)
+    write("multipart", MULTIPART)
+    total = sum(map(len, (HTTP_REQUEST, CHUNKED, JSON, URL, MATCH, MULTIPART)))
+    print(f"wrote {total} seeds under {os.path.relpath(ROOT)}")
