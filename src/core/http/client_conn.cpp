@@ -88,47 +88,22 @@ void Manager::http_client_process(Connection* c) {
       if (resp.body_kind == http::ResponseBody::ContentLength && resp.content_length > limits_.max_body)
         return error(c, "MG_MAX_RECV_SIZE");
       st.head_len = resp.head_len;
-      st.body_kind = resp.body_kind;
-      st.content_length = resp.content_length;
-      st.chunk = http::ChunkedDecoder{};
-      st.chunk_raw = 0;
-      st.chunk_body = 0;
+      using Kind = http::BodyFraming::Kind;
+      switch (resp.body_kind) {
+        case http::ResponseBody::None: st.body.start(Kind::None, 0); break;
+        case http::ResponseBody::ContentLength: st.body.start(Kind::Length, resp.content_length); break;
+        case http::ResponseBody::Chunked: st.body.start(Kind::Chunked, 0); break;
+        case http::ResponseBody::UntilClose: st.body.start(Kind::UntilClose, 0); break;
+      }
       st.in_body = true;
       fresh = true;
     }
 
-    bool complete = false;
-    std::string_view body;
-    size_t msg_len = st.head_len;
-    size_t after_head = avail - st.head_len;
-    switch (st.body_kind) {
-      case http::ResponseBody::None:
-        complete = true;
-        break;
-      case http::ResponseBody::ContentLength:
-        body = in.substr(st.head_len, std::min<uint64_t>(after_head, st.content_length));
-        complete = after_head >= st.content_length;
-        msg_len += body.size();
-        break;
-      case http::ResponseBody::Chunked: {
-        char* body_start = base + st.head_len;
-        http::ChunkedResult r =
-            http::decode_chunked(st.chunk, body_start + st.chunk_raw, after_head - st.chunk_raw,
-                                 body_start + st.chunk_body, http_limits_, limits_.max_body);
-        st.chunk_raw += r.consumed;
-        st.chunk_body += r.produced;
-        if (r.status == http::ParseStatus::Error) return error(c, r.error);
-        body = std::string_view(body_start, st.chunk_body);
-        complete = r.status == http::ParseStatus::Complete;
-        msg_len += st.chunk_raw;
-        break;
-      }
-      case http::ResponseBody::UntilClose:
-        // Read until the server closes (RFC 9112 §6.3 item 8); delivered at EOF.
-        body = in.substr(st.head_len);
-        if (body.size() > limits_.max_body) return error(c, "MG_MAX_RECV_SIZE");
-        break;
-    }
+    http::BodyStep step = http::step_body(st.body, base, avail, st.head_len, http_limits_, limits_.max_body);
+    if (step.status == http::ParseStatus::Error) return error(c, step.error);
+    const bool complete = step.status == http::ParseStatus::Complete;
+    const std::string_view body = step.body;
+    const size_t msg_len = step.msg_len;
     if (fresh) {
       HttpMessage m = response_message(resp, in, body);
       emit(c, EV_HTTP_HDRS, &m);
@@ -153,7 +128,7 @@ void Manager::http_client_process(Connection* c) {
 
 bool Manager::http_client_eof(Connection* c) {
   HttpClientState& st = c->client;
-  if (!st.in_body || st.body_kind != http::ResponseBody::UntilClose) return !c->is_closed;
+  if (!st.in_body || st.body.kind != http::BodyFraming::Kind::UntilClose) return !c->is_closed;
   std::string_view in(c->rx.data() + c->rx_off, c->rx.size() - c->rx_off);
   http::Response resp;
   http::parse_response(in.substr(0, st.head_len), resp, std::span<http::Header>(header_scratch_), http_limits_);

@@ -70,49 +70,25 @@ void Manager::http_process(Connection* c) {
       if (req.body_kind == http::BodyKind::ContentLength && req.content_length > limits_.max_body)
         return http_reject(c, 413, "MG_MAX_RECV_SIZE");
       st.head_len = req.head_len;
-      st.body_kind = req.body_kind;
-      st.content_length = req.content_length;
+      st.body.start(req.body_kind == http::BodyKind::Chunked         ? http::BodyFraming::Kind::Chunked
+                    : req.body_kind == http::BodyKind::ContentLength ? http::BodyFraming::Kind::Length
+                                                                     : http::BodyFraming::Kind::None,
+                    req.content_length);
       st.close_after = !req.keep_alive;
       st.is_head = req.method == "HEAD";
       st.continue_sent = false;
-      st.chunk = http::ChunkedDecoder{};
-      st.chunk_raw = 0;
-      st.chunk_body = 0;
       st.in_body = true;
       st.body_seen_ms = now_;
       fresh = true;
     }
 
     // Body framing, RFC 9112 §6.3.
-    bool complete = false;
-    std::string_view body;
-    size_t msg_len = st.head_len;
-    size_t after_head = avail - st.head_len;
-    switch (st.body_kind) {
-      case http::BodyKind::None:
-        complete = true;
-        break;
-      case http::BodyKind::ContentLength:
-        body = in.substr(st.head_len, std::min<uint64_t>(after_head, st.content_length));
-        complete = after_head >= st.content_length;
-        msg_len += body.size();
-        break;
-      case http::BodyKind::Chunked: {
-        char* body_start = base + st.head_len;
-        http::ChunkedResult r =
-            http::decode_chunked(st.chunk, body_start + st.chunk_raw, after_head - st.chunk_raw,
-                                 body_start + st.chunk_body, http_limits_, limits_.max_body);
-        st.chunk_raw += r.consumed;
-        st.chunk_body += r.produced;
-        if (r.status == http::ParseStatus::Error)
-          return http_reject(c, r.http_status, r.error);
-        body = std::string_view(body_start, st.chunk_body);
-        complete = r.status == http::ParseStatus::Complete;
-        msg_len += st.chunk_raw;
-        break;
-      }
-    }
-    if (after_head > 0) st.body_seen_ms = now_;
+    http::BodyStep step = http::step_body(st.body, base, avail, st.head_len, http_limits_, limits_.max_body);
+    if (step.status == http::ParseStatus::Error) return http_reject(c, step.http_status, step.error);
+    const bool complete = step.status == http::ParseStatus::Complete;
+    const std::string_view body = step.body;
+    const size_t msg_len = step.msg_len;
+    if (avail > st.head_len) st.body_seen_ms = now_;
 
     if (fresh) {
       size_t tx_before = c->tx.size();
@@ -220,18 +196,18 @@ void Manager::http_serve(Connection* c, http::FileResponse&& resp) {
 
 // Chunked transfer coding, RFC 9112 §7.1 (spec §6.2).
 void Manager::http_chunk(Connection* c, std::string_view data) {
+  if (data.empty()) {
+    c->tx.append("0\r\n\r\n");  // last chunk, no trailers: the response is complete
+    after_output(c);
+    response_complete(c, false);
+    return;
+  }
   char size[24];
   char* end = std::to_chars(size, size + sizeof size, data.size(), 16).ptr;
   c->tx.append(size, static_cast<size_t>(end - size));
   c->tx.append("\r\n");
   c->tx.append(data);
   c->tx.append("\r\n");
-  if (data.empty()) {
-    c->tx.append("\r\n");  // "0\r\n\r\n": last chunk, no trailers
-    after_output(c);
-    response_complete(c, false);
-    return;
-  }
   after_output(c);
 }
 

@@ -37,6 +37,16 @@ void fresh_mask(uint8_t mask[4]) {
   std::copy(pool + left, pool + left + 4, mask);
 }
 
+// RFC 6455 §7.4.1-7.4.2: codes a peer may send; 1005, 1006 and 1015 are never on the
+// wire, 0-999 and unassigned 1xxx codes are invalid. A reason must be UTF-8 (§5.5.1).
+bool valid_close_payload(std::string_view data) {
+  if (data.empty()) return true;
+  if (data.size() < 2) return false;
+  unsigned code = (static_cast<unsigned char>(data[0]) << 8) | static_cast<unsigned char>(data[1]);
+  bool ok = (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999);
+  return ok && ws::valid_utf8(data.substr(2));
+}
+
 }  // namespace
 
 void Manager::ws_upgrade(Connection* c, const HttpMessage& req, std::span<const http::Header> extra) {
@@ -116,7 +126,11 @@ void Manager::ws_process(Connection* c) {
     ws::FrameHeader h;
     const uint64_t assembled = c->ws.frag_opcode ? c->ws_frag.size() : 0;
     const uint64_t room = limits_.max_ws_message > assembled ? limits_.max_ws_message - assembled : 0;
-    ws::HeaderResult r = ws::parse_header(std::string_view(base, avail), h, server, room);
+    // Control frames (<= 125 bytes, checked by the codec) may interleave a message that
+    // already fills max_ws_message; only data frames count against it.
+    ws::HeaderResult r = ws::parse_header(std::string_view(base, avail), h, server, std::max<uint64_t>(room, 125));
+    if (r.status == ws::Status::Complete && h.opcode < ws::kClose && h.payload_len > room)
+      return ws_fail(c, 1009, "MG_MAX_RECV_SIZE");
     if (r.status == ws::Status::Incomplete) break;
     if (r.status == ws::Status::Error) {
       if (r.error.starts_with("unknown WS op")) {
@@ -174,6 +188,8 @@ void Manager::ws_process(Connection* c) {
         emit(c, EV_WS_CTL);
         break;
       case ws::kClose: {
+        // RFC 6455 §5.5.1, §7.4: a close body is empty or starts with a valid status code.
+        if (!valid_close_payload(data)) return ws_fail(c, 1002, "WS protocol error: invalid close frame");
         emit(c, EV_WS_CTL);
         if (c->is_closed) return;
         c->rx_off += frame_len;

@@ -19,6 +19,7 @@
 
 #include "mg/buffer.hpp"
 #include "mg/events.hpp"
+#include "mg/http_body.hpp"
 #include "mg/http_parser.hpp"
 #include "mg/static_files.hpp"
 #include "mg/ws_frame.hpp"
@@ -85,11 +86,7 @@ struct HttpServerState {
   size_t head_len = 0;
   size_t scanned = 0;          // bytes of the pending head already searched for its end
   size_t checked = 0;          // size of the incomplete head last validated
-  http::BodyKind body_kind = http::BodyKind::None;
-  uint64_t content_length = 0;
-  http::ChunkedDecoder chunk;
-  size_t chunk_raw = 0;        // raw chunked bytes consumed (relative to body start)
-  uint64_t chunk_body = 0;     // decoded body bytes (relative to body start)
+  http::BodyFraming body;
   uint64_t head_start_ms = 0;  // first byte of the current head (header_timeout)
   uint64_t body_seen_ms = 0;   // last body byte (body_timeout)
 };
@@ -99,11 +96,7 @@ struct HttpClientState {
   bool in_body = false;
   size_t head_len = 0;
   size_t scanned = 0;
-  http::ResponseBody body_kind = http::ResponseBody::None;
-  uint64_t content_length = 0;
-  http::ChunkedDecoder chunk;
-  size_t chunk_raw = 0;
-  uint64_t chunk_body = 0;
+  http::BodyFraming body;
   bool ws_handshake = false;  // ws_connect: waiting for the 101
   std::string ws_accept;      // the Sec-WebSocket-Accept we expect
 };
