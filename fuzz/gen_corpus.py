@@ -99,6 +99,159 @@ CHUNKED = {
 }
 
 
+# fuzz_http_response input: a response stream (spec §6.4 with the §6.3 rules).
+R = b"HTTP/1.1 200 OK\r\n"
+
+
+def rcl(v: bytes) -> bytes:
+    return R + b"Content-Length: " + v + b"\r\n\r\n"
+
+
+def rte(v: bytes) -> bytes:
+    return R + b"Transfer-Encoding: " + v + b"\r\n\r\n"
+
+
+HTTP_RESPONSE = {
+    # Valid responses.
+    "valid_cl": rcl(b"5") + b"hello",
+    "valid_cl_zero": rcl(b"0"),
+    "valid_cl_duplicate": R + b"Content-Length: 3\r\ncontent-length: 3, 3\r\n\r\nabc",
+    "valid_chunked": rte(b"chunked") + b"5;e=1\r\nhello\r\n0\r\nT: v\r\n\r\n",
+    "valid_until_close": R + b"Content-Type: text/html\r\n\r\n<html>",
+    "valid_http10": b"HTTP/1.0 200 OK\r\nServer: SimpleHTTP/0.6 Python/3.11\r\n\r\nbody",
+    "valid_http10_keepalive": b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nok",
+    "valid_close": R + b"Connection: close\r\nContent-Length: 0\r\n\r\n",
+    "valid_100_then_200": b"HTTP/1.1 100 Continue\r\n\r\n" + rcl(b"2") + b"ok",
+    "valid_101": b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                 b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n\x81\x05Hello",
+    "valid_103": b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n",
+    "valid_204": b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n",
+    "valid_304": b"HTTP/1.1 304 Not Modified\r\nEtag: \"1.2\"\r\nContent-Length: 99\r\n\r\n",
+    "valid_no_reason": b"HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n",
+    "valid_empty_reason": b"HTTP/1.1 404 \r\nContent-Length: 0\r\n\r\n",
+    "valid_reason_obs_text": b"HTTP/1.1 500 Erreur \xc3\xa9\t\xff\r\nContent-Length: 0\r\n\r\n",
+    "valid_bare_lf": b"HTTP/1.1 200 OK\nContent-Length: 1\n\nx",
+    "valid_leading_empty_lines": b"\r\n\n" + rcl(b"0"),
+    "valid_pipelined": rcl(b"1") + b"a" + rcl(b"1") + b"b" + b"HTTP/1.1 204 No Content\r\n\r\n",
+    "valid_999": b"HTTP/1.1 999 Custom\r\nContent-Length: 0\r\n\r\n",
+    "valid_typical": R + b"Date: Mon, 01 Jan 2024 00:00:00 GMT\r\nServer: nginx\r\n"
+                     b"Content-Type: application/json\r\nSet-Cookie: a=b; Path=/\r\nSet-Cookie: c=d\r\n"
+                     b"Content-Length: 2\r\n\r\n{}",
+    # Rejections (the §6.3 rows that apply to responses).
+    "bad_status_line_lowercase": b"http/1.1 200 OK\r\n\r\n",
+    "bad_status_two_digits": b"HTTP/1.1 20 OK\r\n\r\n",
+    "bad_status_four_digits": b"HTTP/1.1 2000 OK\r\n\r\n",
+    "bad_status_leading_zero": b"HTTP/1.1 099 X\r\n\r\n",
+    "bad_status_double_space": b"HTTP/1.1  200 OK\r\n\r\n",
+    "bad_reason_ctl": b"HTTP/1.1 200 O\x01K\r\n\r\n",
+    "bad_reason_nul": b"HTTP/1.1 200 O\x00K\r\n\r\n",
+    "bad_version_http2": b"HTTP/2.0 200 OK\r\n\r\n",
+    "bad_version_1x": b"HTTP/1.x 200 OK\r\n\r\n",
+    "bad_icy": b"ICY 200 OK\r\n\r\n",
+    "bad_bare_cr": R + b"X: a\rY: b\r\n\r\n",
+    "bad_obs_fold": R + b"X: a\r\n b\r\n\r\n",
+    "bad_space_before_colon": R + b"X : a\r\n\r\n",
+    "bad_empty_header_name": R + b": a\r\n\r\n",
+    "bad_missing_colon": R + b"NoColon\r\n\r\n",
+    "bad_non_token_name": R + b"X/Y: v\r\n\r\n",
+    "bad_nul_in_value": R + b"X: a\x00b\r\n\r\n",
+    "bad_ctl_in_value": R + b"X: a\x01b\r\n\r\n",
+    "bad_cl_sign": rcl(b"+5"),
+    "bad_cl_space": rcl(b"5 5"),
+    "bad_cl_overflow": rcl(b"18446744073709551616"),
+    "bad_cl_list_differs": rcl(b"5, 6"),
+    "bad_cl_conflicting": R + b"Content-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+    "bad_cl_with_te": R + b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+    "bad_te_gzip": rte(b"gzip"),
+    "bad_te_list": rte(b"gzip, chunked"),
+    "bad_te_repeated": R + b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+    "bad_te_http10": b"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+    "bad_header_bytes": R + b"X: " + b"v" * 70000 + b"\r\n\r\n",
+    "bad_too_many_headers": R + b"".join(b"H%d: v\r\n" % i for i in range(120)) + b"\r\n",
+    # §8.6-style adversarial peers.
+    "adv_non_http_tls": b"\x16\x03\x03\x00\x5a\x02\x00\x00\x56\x03\x03" + bytes(range(32)),
+    "adv_non_http_ssh": b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n",
+    "adv_head_never_ends": R + b"X-Slow: " + b"s" * 200,
+    "adv_100kb_value": R + b"X-Big: " + b"b" * 100 * 1024 + b"\r\n\r\n",
+    "adv_500_headers": R + b"".join(b"X-H%d: v\r\n" % i for i in range(500)) + b"\r\n",
+    "adv_request_instead": b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+    "adv_empty": b"",
+    "adv_one_byte": b"H",
+}
+
+
+def ws(first: int, payload: bytes, mask: bytes = b"", length_form: int = 0) -> bytes:
+    """One frame; length_form 0 = minimal, 16 or 64 = forced extended length."""
+    n = len(payload)
+    mbit = 0x80 if mask else 0
+    if length_form == 64 or (length_form == 0 and n > 0xFFFF):
+        hdr = bytes([first, mbit | 127]) + n.to_bytes(8, "big")
+    elif length_form == 16 or (length_form == 0 and n >= 126):
+        hdr = bytes([first, mbit | 126]) + n.to_bytes(2, "big")
+    else:
+        hdr = bytes([first, mbit | n])
+    if mask:
+        payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return hdr + mask + payload
+
+
+M = b"\x37\xfa\x21\x3d"
+# fuzz_ws_frame input: byte 0 = config (bit 0 server side / masked frames expected,
+# bits 1-3 max_payload selector, bits 4-7 unmask split pattern), then frames.
+SRV = b"\x01"  # server, no limit
+CLI = b"\x00"  # client, no limit
+WS_FRAME = {
+    # RFC 6455 §5.7 examples.
+    "rfc_unmasked_text": CLI + bytes([0x81, 0x05]) + b"Hello",
+    "rfc_masked_text": SRV + bytes([0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]),
+    "rfc_fragmented": CLI + bytes([0x01, 0x03]) + b"Hel" + bytes([0x80, 0x02]) + b"lo",
+    "rfc_ping_pong": SRV + ws(0x89, b"Hello", M) + ws(0x8A, b"Hello", M),
+    "rfc_256_binary": CLI + ws(0x82, bytes(range(256))),
+    "rfc_64k_binary": CLI + ws(0x82, b"\xab" * 65536),
+    # Length forms and masks.
+    "len_125": SRV + ws(0x82, b"x" * 125, M),
+    "len_126": SRV + ws(0x82, b"y" * 126, M),
+    "len_16_nonminimal": CLI + ws(0x82, b"abc", b"", 16),
+    "len_64_nonminimal": CLI + ws(0x82, b"abc", b"", 64),
+    "len_64_top_bit": SRV + bytes([0x82, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 0]) + M,
+    "len_64_max": CLI + bytes([0x82, 0x7F, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]),
+    "huge_1gib": b"\x0f" + bytes([0x82, 0xFF, 0, 0, 0, 0, 0x40, 0, 0, 0]) + M,  # 3 MiB limit
+    "limit_boundary": b"\x09" + ws(0x82, b"z" * 126, M) + ws(0x82, b"z" * 127, M),  # limit 126
+    "close_with_code": SRV + ws(0x88, b"\x03\xe8bye", M),
+    "close_empty": CLI + ws(0x88, b""),
+    "text_utf8": SRV + ws(0x81, "caf\u00e9 \u20ac \U0001F600".encode(), M),
+    "text_invalid_utf8": SRV + ws(0x81, b"\xed\xa0\x80\xc0\xaf\xf4\x90\x80\x80\xe2\x82", M),
+    "text_fragmented_utf8": CLI + ws(0x01, b"\xe2\x82") + ws(0x80, b"\xac"),
+    "many_small": SRV + b"".join(ws(0x82, bytes([i]) * i, M) for i in range(20)),
+    # Protocol violations.
+    "bad_rsv": SRV + ws(0xC1, b"x", M),
+    "bad_unknown_op_3": SRV + ws(0x83, b"x", M),
+    "bad_unknown_op_b": CLI + ws(0x8B, b""),
+    "bad_control_fragmented": SRV + ws(0x09, b"", M),
+    "bad_control_too_long": CLI + ws(0x89, b"p" * 126),
+    "bad_unmasked_on_server": SRV + ws(0x81, b"Hello"),
+    "bad_masked_on_client": CLI + ws(0x81, b"Hello", M),
+    "adv_random_after_upgrade": SRV + bytes((i * 131 + 7) % 256 for i in range(200)),
+    "adv_empty": b"\x01",
+}
+
+# fuzz_base64 input: the bytes to encode, and the text to decode.
+BASE64 = {
+    "rfc_foobar": b"Zm9vYmFy",
+    "padded_1": b"Zm9vYg==",
+    "padded_2": b"Zm9vYmE=",
+    "incomplete_tail": b"Zm9vYmF",
+    "nonzero_pad_bits": b"Zh==",
+    "high_alphabet": b"+/+/",
+    "ws_key": b"dGhlIHNhbXBsZSBub25jZQ==",
+    "invalid_char": b"Zm9v!mFy",
+    "pad_in_middle": b"Zg==Zm9v",
+    "whitespace": b"Zm9v\nYmFy",
+    "binary": bytes(range(256)),
+    "empty": b"",
+}
+
+
 # fuzz_json input: byte 0 = path length n, n path bytes, then the document.
 def js(path: bytes, doc: bytes) -> bytes:
     return bytes([len(path)]) + path + doc
@@ -204,9 +357,12 @@ def write(dirname: str, table: dict) -> None:
 if __name__ == "__main__":
     write("http_request", HTTP_REQUEST)
     write("chunked", CHUNKED)
+    write("http_response", HTTP_RESPONSE)
+    write("ws_frame", WS_FRAME)
+    write("base64", BASE64)
     write("json", JSON)
     write("url", URL)
     write("match", MATCH)
     write("multipart", MULTIPART)
-    total = sum(map(len, (HTTP_REQUEST, CHUNKED, JSON, URL, MATCH, MULTIPART)))
+    total = sum(map(len, (HTTP_REQUEST, CHUNKED, HTTP_RESPONSE, WS_FRAME, BASE64, JSON, URL, MATCH, MULTIPART)))
     print(f"wrote {total} seeds under {os.path.relpath(ROOT)}")
