@@ -137,7 +137,6 @@ struct PyWsMessage {
 nb::object new_ws_message_view(const mg::WsMessage* msg);
 void invalidate_ws_view(PyObject* view);
 void bind_ws_message(nb::module_& m);
-// Headers given to reply()/ws_upgrade(), validated (spec §3.12); defined in connection.cpp.
 void invalidate_view(PyObject* view);
 
 }  // namespace pymg

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "common.hpp"
+#include "mg/form.hpp"
 #include "mg/http_parser.hpp"
 
 namespace pymg {
@@ -17,23 +18,6 @@ int hex_value(char ch) {
   if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
   if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
   return -1;
-}
-
-// Value of `name=value` in an '&'-separated list (name case-insensitive), raw.
-bool find_var(std::string_view buf, std::string_view name, std::string_view& value) {
-  size_t pos = 0;
-  while (pos <= buf.size()) {
-    size_t amp = buf.find('&', pos);
-    if (amp == std::string_view::npos) amp = buf.size();
-    std::string_view item = buf.substr(pos, amp - pos);
-    size_t eq = item.find('=');
-    if (eq != std::string_view::npos && mg::http::iequals(item.substr(0, eq), name)) {
-      value = item.substr(eq + 1);
-      return true;
-    }
-    pos = amp + 1;
-  }
-  return false;
 }
 
 std::shared_ptr<OwnedHttpMessage> copy_message(const mg::HttpMessage& m) {
@@ -114,8 +98,9 @@ void bind_http_message(nb::module_& m) {
           "query_var",
           [](PyHttpMessage& v, const std::string& name) -> nb::object {
             auto* p = msg_of(v);
-            std::string_view raw;
-            if (!p || !find_var(p->query, name, raw) || raw.empty()) return nb::none();
+            std::optional<std::string_view> found = p ? mg::http::form_var(p->query, name) : std::nullopt;
+            if (!found || found->empty()) return nb::none();
+            std::string_view raw = *found;
             std::string out;
             out.reserve(raw.size());
             for (size_t i = 0; i < raw.size(); i++) {
