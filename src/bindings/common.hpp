@@ -121,7 +121,6 @@ nb::str decode(std::string_view s);  // UTF-8 with surrogateescape
 [[noreturn]] void raise_closed();
 [[noreturn]] void raise_freed();
 
-mg::Connection* live(PyConnection& pc);  // the engine connection or RuntimeError
 
 void bind_connection(nb::module_& m);
 void bind_http_message(nb::module_& m);

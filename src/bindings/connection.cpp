@@ -2,6 +2,7 @@
 #include <nanobind/stl/string.h>
 
 #include <array>
+#include <optional>
 
 #include "common.hpp"
 #include "mg/base64.hpp"
@@ -202,13 +203,29 @@ int checked_status(nb::handle status) {
   return static_cast<int>(v);
 }
 
+// The engine lock, then a fresh look at the connection: taking the lock may have meant
+// waiting with the GIL released, while the loop closed and reclaimed the connection, so
+// a pointer read before it could dangle.
+class LockedConnection {
+ public:
+  explicit LockedConnection(PyConnection& pc) : pc_(pc) {
+    if (!pc.c) raise_closed();
+    lock_.emplace(*pc.mgr->engine);
+    if (!pc.c || pc.c->is_closed) raise_closed();
+  }
+  mg::Connection* get() const { return pc_.c; }
+
+ private:
+  PyConnection& pc_;
+  std::optional<EngineLock> lock_;
+};
+
 void do_reply(PyConnection& pc, int status, nb::handle body, HeaderList& headers) {
   ByteView b;
   if (!b.load(body.ptr(), "body")) throw nb::python_error();
   if (!check_headers(headers, true)) throw nb::python_error();
-  mg::Connection* c = live(pc);
-  EngineLock lock(engine_of(pc));
-  if (c->is_closed) raise_closed();
+  LockedConnection locked(pc);
+  mg::Connection* c = locked.get();
   engine_of(pc).http_reply(c, status, headers.span(), b.view());
 }
 
@@ -314,9 +331,8 @@ void bind_connection(nb::module_& m) {
           [](PyConnection& pc, nb::handle data) {
             ByteView b;
             if (!b.load(data.ptr(), "data")) throw nb::python_error();
-            mg::Connection* c = live(pc);
-            EngineLock lock(engine_of(pc));
-            if (c->is_closed) raise_closed();
+            LockedConnection locked(pc);
+            mg::Connection* c = locked.get();
             if (!engine_of(pc).send(c, b.view().data(), b.view().size())) throw std::runtime_error("mg_send failed");
           },
           nb::arg("data"))
@@ -331,9 +347,8 @@ void bind_connection(nb::module_& m) {
             std::string cred(u);
             if (!p.empty()) cred.append(":").append(p);
             std::string line = "Authorization: Basic " + mg::base64_encode(cred) + "\r\n";
-            mg::Connection* c = live(pc);
-            EngineLock lock(engine_of(pc));
-            if (c->is_closed) raise_closed();
+            LockedConnection locked(pc);
+            mg::Connection* c = locked.get();
             if (!engine_of(pc).send(c, line.data(), line.size())) throw std::runtime_error("mg_send failed");
           },
           nb::arg("username"), nb::arg("password"))
@@ -367,8 +382,7 @@ void bind_connection(nb::module_& m) {
           [](PyConnection& pc, nb::handle msg, const std::string& root, const std::string& extra,
              const std::string& mime, const std::string& page404) {
             const mg::HttpMessage* m = checked_message(msg);
-            live(pc);
-            EngineLock lock(engine_of(pc));
+            LockedConnection locked(pc);
             mg::http::FileResponse resp;
             auto err = mg::http::serve_dir(request_of(*m), root, extra, mime, page404,
                                            engine_of(pc).limits().max_path, resp);
@@ -381,8 +395,7 @@ void bind_connection(nb::module_& m) {
           [](PyConnection& pc, nb::handle msg, const std::string& path, const std::string& extra,
              const std::string& mime) {
             const mg::HttpMessage* m = checked_message(msg);
-            live(pc);
-            EngineLock lock(engine_of(pc));
+            LockedConnection locked(pc);
             mg::http::FileResponse resp;
             auto err = mg::http::serve_file(request_of(*m), path, extra, mime, resp);
             queue_file(pc, err, resp);
@@ -395,9 +408,8 @@ void bind_connection(nb::module_& m) {
             if (!list.load(extra.ptr())) throw nb::python_error();
             if (!check_headers(list, false)) throw nb::python_error();
             const mg::HttpMessage* m = checked_message(msg);
-            mg::Connection* c = live(pc);
-            EngineLock lock(engine_of(pc));
-            if (c->is_closed) raise_closed();
+            LockedConnection locked(pc);
+            mg::Connection* c = locked.get();
             engine_of(pc).ws_upgrade(c, *m, list.span());
           },
           nb::arg("message"), nb::arg("extra_headers").none() = nb::none())
@@ -407,9 +419,8 @@ void bind_connection(nb::module_& m) {
             if (op < 0 || op > 15) throw nb::value_error("op must be in range 0-15");
             ByteView b;
             if (!b.load(data.ptr(), "data")) throw nb::python_error();
-            mg::Connection* c = live(pc);
-            EngineLock lock(engine_of(pc));
-            if (c->is_closed) raise_closed();
+            LockedConnection locked(pc);
+            mg::Connection* c = locked.get();
             engine_of(pc).ws_send(c, b.view(), static_cast<int>(op));
           },
           nb::arg("data"), nb::arg("op") = 1)
@@ -418,9 +429,8 @@ void bind_connection(nb::module_& m) {
           [](PyConnection& pc, nb::handle data) {
             ByteView b;
             if (!b.load(data.ptr(), "data")) throw nb::python_error();
-            mg::Connection* c = live(pc);
-            EngineLock lock(engine_of(pc));
-            if (c->is_closed) raise_closed();
+            LockedConnection locked(pc);
+            mg::Connection* c = locked.get();
             engine_of(pc).http_chunk(c, b.view());
           },
           nb::arg("data"))
@@ -429,17 +439,16 @@ void bind_connection(nb::module_& m) {
           [](PyConnection& pc, const std::string& event_type, const std::string& data) {
             if (event_type.find_first_of("\r\n") != std::string::npos)
               throw nb::value_error("event_type must not contain CR or LF");
-            mg::Connection* c = live(pc);
-            EngineLock lock(engine_of(pc));
-            if (c->is_closed) raise_closed();
+            LockedConnection locked(pc);
+            mg::Connection* c = locked.get();
             engine_of(pc).http_sse(c, event_type, data);
           },
           nb::arg("event_type"), nb::arg("data"))
       .def(
           "error",
           [](PyConnection& pc, const std::string& text) {
-            mg::Connection* c = live(pc);
-            EngineLock lock(engine_of(pc));
+            LockedConnection locked(pc);
+            mg::Connection* c = locked.get();
             engine_of(pc).error(c, text);
           },
           nb::arg("message"))

@@ -66,10 +66,6 @@ nb::str decode(std::string_view s) {
 void raise_closed() { throw std::runtime_error("Connection has been closed"); }
 void raise_freed() { throw std::runtime_error("Manager has been freed"); }
 
-mg::Connection* live(PyConnection& pc) {
-  if (!pc.c || pc.c->is_closed) raise_closed();
-  return pc.c;
-}
 
 namespace {
 
