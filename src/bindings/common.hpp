@@ -64,19 +64,39 @@ struct PyManager {
 // Engine lock (spec §5.10). The polling thread already owns it while dispatching; any
 // other thread drops the GIL while it waits for it (lock order: engine lock, then GIL)
 // and wakes the loop afterwards so its output is flushed promptly.
+// The engine whose lock this thread holds while running handlers or a foreign call
+// (innermost), for cross-manager deadlock detection.
+inline thread_local mg::Manager* tl_owned_engine = nullptr;
+
 class EngineLock {
  public:
   explicit EngineLock(mg::Manager& e) : e_(e) {
     if (e_.lock_owner.load(std::memory_order_acquire) == std::this_thread::get_id()) return;
     if (!e_.lock.try_lock()) {
-      nb::gil_scoped_release unlocked;
-      e_.lock.lock();
+      // Holding manager A's lock while B's holder waits for A would deadlock: announce
+      // what we wait for, then look for the reverse wait (one side always sees it).
+      mg::Manager* mine = tl_owned_engine;
+      if (mine) {
+        mine->waiting_for.store(&e_);
+        if (e_.waiting_for.load() == mine) {
+          mine->waiting_for.store(nullptr);
+          throw std::runtime_error("cross-manager call would deadlock; use Manager.wakeup()");
+        }
+      }
+      {
+        nb::gil_scoped_release unlocked;
+        e_.lock.lock();
+      }
+      if (mine) mine->waiting_for.store(nullptr);
     }
     e_.lock_owner.store(std::this_thread::get_id(), std::memory_order_release);
+    outer_ = tl_owned_engine;
+    tl_owned_engine = &e_;
     foreign_ = true;
   }
   ~EngineLock() {
     if (!foreign_) return;
+    tl_owned_engine = outer_;
     e_.lock_owner.store(std::thread::id{}, std::memory_order_release);
     bool waiting = e_.in_wait.load(std::memory_order_acquire);
     e_.lock.unlock();
@@ -87,6 +107,7 @@ class EngineLock {
 
  private:
   mg::Manager& e_;
+  mg::Manager* outer_ = nullptr;
   bool foreign_ = false;
 };
 

@@ -246,7 +246,10 @@ void do_poll(PyManager& pm, int timeout_ms) {
     throw nb::python_error();
   }
   pm.suppress_events = false;
+  mg::Manager* outer = tl_owned_engine;
+  tl_owned_engine = &e;
   e.dispatch();
+  tl_owned_engine = outer;
   pm.suppress_events = false;
   unlock_engine(e);
   if (pm.pending_exc) {

@@ -4,11 +4,25 @@ The API follows cymongoose: a program written for it runs unchanged after
 renaming the import.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from . import _mongoose
 from ._mongoose import *  # noqa: F401,F403
 from ._mongoose import __all__ as _native_all
-from .aio import AsyncManager
+
+if TYPE_CHECKING:
+    from .aio import AsyncManager
 
 __version__ = "0.1.0"
 
 __all__ = sorted([*_native_all, "AsyncManager"])
+
+
+def __getattr__(name: str) -> Any:
+    # AsyncManager pulls in asyncio (about 25 ms); programs that never use it skip that.
+    if name == "AsyncManager":
+        from .aio import AsyncManager
+
+        globals()["AsyncManager"] = AsyncManager
+        return AsyncManager
+    raise AttributeError(f"module 'pymongoose' has no attribute {name!r}")

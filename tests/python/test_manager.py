@@ -1169,3 +1169,52 @@ def test_unclosed_manager_emits_resource_warning_when_collected():
     with socket.socket() as s:  # its sockets were released
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind((HOST, port))
+
+
+def test_cross_manager_deadlock_is_detected_not_hung():
+    """Handlers of two managers calling into each other synchronously would deadlock
+    (spec §5.10): one call raises the spec's RuntimeError, the other completes."""
+    barrier = threading.Barrier(2, timeout=3)
+    outcomes = []
+    lock = threading.Lock()
+
+    def make_handler(other):
+        def h(conn, ev, data):
+            if ev == mg.MG_EV_WAKEUP:
+                barrier.wait()  # both managers are now inside a handler, holding their locks
+                try:
+                    other[0].timer_add(1000, lambda: None)
+                    result = "ok"
+                except RuntimeError as e:
+                    result = str(e)
+                with lock:
+                    outcomes.append(result)
+        return h
+
+    ref_a, ref_b = [], []
+    a = mg.Manager(make_handler(ref_b), enable_wakeup=True)
+    b = mg.Manager(make_handler(ref_a), enable_wakeup=True)
+    ref_a.append(a)
+    ref_b.append(b)
+    la, lb = a.listen(URL), b.listen(URL)
+    stop = threading.Event()
+
+    def run(m):
+        while not stop.is_set():
+            m.poll(10)
+
+    threads = [threading.Thread(target=run, args=(m,), daemon=True) for m in (a, b)]
+    for t in threads:
+        t.start()
+    try:
+        assert a.wakeup(la.id, b"go") and b.wakeup(lb.id, b"go")
+        deadline = time.monotonic() + 4
+        while len(outcomes) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)  # waiting on handler results from the two poll threads
+        assert sorted(outcomes) == sorted(["ok", "cross-manager call would deadlock; use Manager.wakeup()"])
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=5)
+        a.close()
+        b.close()

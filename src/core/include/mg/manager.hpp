@@ -256,6 +256,9 @@ class Manager {
   // Set by the polling thread (under the lock) just before it waits, so a caller that
   // takes the lock afterwards knows it must interrupt the wait.
   std::atomic<bool> in_wait{false};
+  // The manager whose lock this manager's lock holder is blocked on (deadlock detection
+  // between managers, spec §5.10).
+  std::atomic<Manager*> waiting_for{nullptr};
 
  private:
   Connection* new_connection();
