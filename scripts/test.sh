@@ -34,3 +34,19 @@ done
 
 echo "== Python tests (pytest)"
 .venv/bin/python -m pytest -q -p no:cacheprovider tests/python "$@"
+
+echo "== Python tests against the extension built with ASan + UBSan (churn, close in handlers, wakeups)"
+cmake -S . -B build/asan-py -G Ninja -DPython_EXECUTABLE="$PWD/.venv/bin/python" -DMG_SANITIZE=ON \
+      -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build/asan-py -j "$JOBS" --target _mongoose
+pkg=build/asan-py/pkg/pymongoose_asan
+rm -rf "$pkg" && mkdir -p "$pkg"
+cp src/pymongoose/*.py build/asan-py/_mongoose*.so "$pkg"/
+# The interpreter is not instrumented, so the sanitizer runtimes are preloaded; leaks are
+# not checked (CPython keeps objects alive at exit by design).
+(cd tests/python &&
+  LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)" \
+  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+  PYTHONPATH="$PWD/../../build/asan-py/pkg" PYMONGOOSE_TEST_IMPL=pymongoose_asan \
+  ../../.venv/bin/python -m pytest -q -p no:cacheprovider \
+    test_churn.py test_manager.py test_http_server.py test_http_errors.py test_static.py)

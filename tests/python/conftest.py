@@ -15,6 +15,12 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+# The sanitizer run of scripts/test.sh preloads ASan/UBSan into this interpreter only;
+# child processes (curl, peer servers) must not inherit the preload.
+# Tests that start another interpreter on the implementation pass it on explicitly.
+if os.environ.get("PYMONGOOSE_TEST_IMPL", "").endswith("_asan") and "LD_PRELOAD" in os.environ:
+    os.environ["PYMONGOOSE_ASAN_PRELOAD"] = os.environ.pop("LD_PRELOAD")
+
 
 @pytest.fixture
 def server():

@@ -28,7 +28,8 @@ from typing import Any, Callable, Iterable
 
 IMPL = os.environ.get("PYMONGOOSE_TEST_IMPL", "pymongoose")
 mg = importlib.import_module(IMPL)
-IS_REFERENCE = IMPL != "pymongoose"
+# pymongoose_asan: the same package built with ASan/UBSan (scripts/test.sh).
+IS_REFERENCE = IMPL not in ("pymongoose", "pymongoose_asan")
 
 HOST = "127.0.0.1"
 SOCK_TIMEOUT = 5.0

@@ -280,8 +280,11 @@ def test_process_exits_cleanly_after_serving(variant, tmp_path):
     with status 0 and nothing on stderr: no crash while the interpreter finalizes."""
     prog = tmp_path / "prog.py"
     prog.write_text(EXIT_PROGRAM)
+    env = dict(os.environ)
+    if "PYMONGOOSE_ASAN_PRELOAD" in env:  # the sanitizer build needs its runtime first
+        env["LD_PRELOAD"] = env["PYMONGOOSE_ASAN_PRELOAD"]
     p = subprocess.run([sys.executable, str(prog), IMPL, variant], capture_output=True,
-                       timeout=20, cwd=str(tmp_path))
+                       timeout=20, cwd=str(tmp_path), env=env)
     assert p.stdout.decode().split("\n")[:2] == ['HTTP/1.1 200 OK {"ok": true}',
                                                   "HTTP/1.1 200 OK plain"]
     assert (p.returncode, p.stderr.decode()) == (0, "")
