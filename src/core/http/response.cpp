@@ -79,15 +79,9 @@ ParseResult parse_response(std::string_view input, Response& out, std::span<Head
     if (i >= n) return need_more;
     out.reason = std::string_view(p + reason_start, i - reason_start);
   }
-  if (p[i] == '\r') {
-    if (i + 1 >= n) return need_more;
-    if (p[i + 1] != '\n') return bad(kErrBareCr);
-    i += 2;
-  } else if (p[i] == '\n') {
-    ++i;
-  } else {
-    return bad(kErrStatusLine);  // a 4th digit, NUL or another control character
-  }
+  // A 4th digit, NUL or another control character before the line end: a bad status line.
+  if (ParseResult r = take_eol(p, i, n, need_more, kErrStatusLine); r.status != ParseStatus::Complete)
+    return r;
 
   const size_t max_fields = limits.max_headers < storage.size() ? limits.max_headers : storage.size();
   FieldSummary f;

@@ -178,6 +178,23 @@ inline ParseResult fail(int status, std::string_view msg) {
 }
 inline ParseResult bad(std::string_view msg) { return fail(400, msg); }
 
+// Consumes the line ending at p[i] (RFC 9112 §2.2: CRLF, or a bare LF). Complete when
+// taken; `need_more` if the input stops inside it; a bare CR or anything else is a 400
+// (`other` names what the line was).
+inline ParseResult take_eol(const char* p, size_t& i, size_t n, const ParseResult& need_more,
+                            std::string_view other) {
+  if (p[i] == '\r') {
+    if (i + 1 >= n) return need_more;
+    if (p[i + 1] != '\n') return bad(kErrBareCr);
+    i += 2;
+  } else if (p[i] == '\n') {
+    ++i;
+  } else {
+    return bad(other);
+  }
+  return ParseResult{ParseStatus::Complete, 0, {}};
+}
+
 // What the header section says about framing and connection management,
 // judged by the caller once the head is complete.
 struct FieldSummary {
@@ -231,15 +248,9 @@ inline ParseResult parse_fields(const char* p, size_t& i, size_t n, Header* stor
     i = scan_value(p, i, n);
     if (i >= n) return need_more;
     const size_t value_end = i;
-    if (p[i] == '\r') {
-      if (i + 1 >= n) return need_more;
-      if (p[i + 1] != '\n') return bad(kErrBareCr);
-      i += 2;
-    } else if (p[i] == '\n') {
-      ++i;
-    } else {
-      return bad(kErrHeaderValue);  // NUL, other CTL or DEL (RFC 9110 §5.5)
-    }
+    // NUL, another CTL or DEL ends the value early: a 400 (RFC 9110 §5.5).
+    if (ParseResult r = take_eol(p, i, n, need_more, kErrHeaderValue); r.status != ParseStatus::Complete)
+      return r;
     std::string_view value = trim_ows(std::string_view(p + value_start, value_end - value_start));
     storage[s.count++] = Header{name, value};
 
