@@ -1,0 +1,620 @@
+# SPDX-License-Identifier: MIT
+"""Tests for pymongoose.wsgi (spec §3.10) with real HTTP peers."""
+
+from __future__ import annotations
+
+import http.client
+import io
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from typing import Any, Callable, Iterator
+
+import pytest
+
+wsgi = pytest.importorskip("pymongoose.wsgi")
+
+MiB = 1 << 20
+
+
+class Running:
+    def __init__(self, app: Callable[..., Any], **kw: Any) -> None:
+        self.server = wsgi.WSGIServer(app, **kw)
+        self.listener = self.server.listen("http://127.0.0.1:0")
+        self.port = self.listener.local_addr[1]
+        self.base = f"http://127.0.0.1:{self.port}"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.server.manager.poll(10)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self.server.close()
+
+    def conn(self, timeout: float = 4.0) -> http.client.HTTPConnection:
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+
+    def get(self, path: str, **kw: Any) -> tuple[int, list[tuple[str, str]], bytes]:
+        c = self.conn()
+        try:
+            c.request(kw.pop("method", "GET"), path, **kw)
+            r = c.getresponse()
+            return r.status, r.getheaders(), r.read()
+        finally:
+            c.close()
+
+    def wait_idle(self) -> None:
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            if not self.server._stash and not self.server._streams:
+                return
+            time.sleep(0.005)
+        raise AssertionError("state not released")
+
+
+@pytest.fixture
+def run() -> Iterator[Callable[..., Running]]:
+    servers: list[Running] = []
+
+    def factory(app: Callable[..., Any], **kw: Any) -> Running:
+        s = Running(app, **kw)
+        servers.append(s)
+        return s
+
+    yield factory
+    for s in servers:
+        s.stop()
+
+
+def hello(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    start_response("200 OK", [("Content-Type", "text/html"), ("X-Custom", "yes")])
+    return [b"Hello, ", b"World"]
+
+
+def test_simple_get_urllib(run: Callable[..., Running]) -> None:
+    s = run(hello)
+    with urllib.request.urlopen(s.base + "/", timeout=4) as r:
+        assert r.status == 200
+        assert r.read() == b"Hello, World"
+        assert r.headers["Content-Type"] == "text/html"
+        assert r.headers["X-Custom"] == "yes"
+        assert r.headers["Content-Length"] == "12"
+    s.wait_idle()
+
+
+def test_environ_contents(run: Callable[..., Running]) -> None:
+    seen: dict[str, Any] = {}
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        seen.update(environ)
+        seen["body"] = environ["wsgi.input"].read()
+        start_response("200 OK", [])
+        return [b"ok"]
+
+    s = run(app)
+    status, headers, body = s.get(
+        "/a%20b/c?x=1&y=%20",
+        headers={"X-Dup": "1", "Content-Type": "text/x"},
+    )
+    assert status == 200 and body == b"ok"
+    assert dict(headers)["Content-Type"] == "text/plain"
+    assert seen["REQUEST_METHOD"] == "GET"
+    assert seen["PATH_INFO"] == "/a b/c"
+    assert seen["QUERY_STRING"] == "x=1&y=%20"
+    assert seen["SERVER_PROTOCOL"] == "HTTP/1.1"
+    assert seen["SERVER_NAME"] == "127.0.0.1"
+    assert seen["SERVER_PORT"] == str(s.port)
+    assert seen["SCRIPT_NAME"] == ""
+    assert seen["CONTENT_TYPE"] == "text/x"
+    assert "HTTP_CONTENT_TYPE" not in seen
+    assert seen["HTTP_X_DUP"] == "1"
+    assert seen["HTTP_HOST"] == f"127.0.0.1:{s.port}"
+    assert seen["REMOTE_ADDR"] == "127.0.0.1" == seen["REMOTE_HOST"]
+    assert seen["wsgi.version"] == (1, 0)
+    assert seen["wsgi.url_scheme"] == "http"
+    assert seen["wsgi.errors"] is sys.stderr
+    assert seen["wsgi.multithread"] is True
+    assert seen["wsgi.multiprocess"] is False
+    assert seen["wsgi.run_once"] is False
+    assert seen["wsgi.file_wrapper"] is wsgi.FileWrapper
+    assert seen["body"] == b""
+
+
+def test_post_body(run: Callable[..., Running]) -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        data = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        start_response("201 Created", [("Content-Type", "application/octet-stream")])
+        return [environ["REQUEST_METHOD"].encode(), b":", data[::-1]]
+
+    s = run(app)
+    payload = bytes(range(256)) * 100
+    status, headers, body = s.get("/p", method="POST", body=payload)
+    assert status == 201
+    assert body == b"POST:" + payload[::-1]
+
+
+def test_status_reason_and_content_length_replaced(run: Callable[..., Running]) -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response(
+            "404 Whatever",
+            [("content-length", "999"), ("Transfer-Encoding", "chunked"), ("Content-Type", "text/x")],
+        )
+        return [b"missing"]
+
+    s = run(app)
+    with socket.create_connection(("127.0.0.1", s.port), timeout=4) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        raw = _read_all(sock)
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    assert lines[0] == b"HTTP/1.1 404 Not Found"
+    assert b"Content-Length: 7" in lines
+    assert not any(b"999" in line for line in lines)
+    assert not any(line.lower().startswith(b"transfer-encoding") for line in lines)
+    assert body == b"missing"
+
+
+def _read_all(sock: socket.socket) -> bytes:
+    out = bytearray()
+    while True:
+        data = sock.recv(65536)
+        if not data:
+            return bytes(out)
+        out += data
+
+
+def test_header_order_and_duplicates(run: Callable[..., Running]) -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response(
+            "200 OK",
+            [("Set-Cookie", "a=1"), ("X-Custom", "v"), ("Set-Cookie", "b=2"), ("Content-Type", "text/plain")],
+        )
+        return [b"x"]
+
+    s = run(app)
+    with socket.create_connection(("127.0.0.1", s.port), timeout=4) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        raw = _read_all(sock)
+    lines = raw.partition(b"\r\n\r\n")[0].split(b"\r\n")[1:]
+    names = [line.split(b":")[0] for line in lines]
+    assert names[:4] == [b"Set-Cookie", b"X-Custom", b"Set-Cookie", b"Content-Type"]
+    assert lines[0] == b"Set-Cookie: a=1" and lines[2] == b"Set-Cookie: b=2"
+
+
+def _big_app(total: int, piece: int = 64 * 1024) -> Callable[..., Any]:
+    def app(environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
+        start_response("200 OK", [("Content-Type", "application/octet-stream"), ("Content-Length", str(total))])
+        sent = 0
+        i = 0
+        while sent < total:
+            n = min(piece, total - sent)
+            yield bytes([i % 251]) * n
+            sent += n
+            i += 1
+
+    return app
+
+
+def _expected(total: int, piece: int = 64 * 1024) -> bytes:
+    out = bytearray()
+    i = 0
+    while len(out) < total:
+        out += bytes([i % 251]) * min(piece, total - len(out))
+        i += 1
+    return bytes(out)
+
+
+def test_stream_chunked_http11(run: Callable[..., Running]) -> None:
+    total = 3 * MiB + 123
+    s = run(_big_app(total))
+    with socket.create_connection(("127.0.0.1", s.port), timeout=4) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        raw = _read_all(sock)
+    head, _, rest = raw.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    assert lines[0] == b"HTTP/1.1 200 OK"
+    assert b"Transfer-Encoding: chunked" in lines
+    assert not any(line.lower().startswith(b"content-length") for line in lines)
+    # de-chunk, checking batch sizes
+    body = bytearray()
+    sizes = []
+    pos = 0
+    while True:
+        eol = rest.index(b"\r\n", pos)
+        n = int(rest[pos:eol], 16)
+        sizes.append(n)
+        if n == 0:
+            break
+        body += rest[eol + 2 : eol + 2 + n]
+        pos = eol + 2 + n + 2
+    assert bytes(body) == _expected(total)
+    assert max(sizes) <= 256 * 1024
+    s.wait_idle()
+
+
+def test_stream_http_client_keepalive(run: Callable[..., Running]) -> None:
+    total = 2 * MiB
+    s = run(_big_app(total, piece=MiB // 2))
+    c = s.conn()
+    try:
+        for _ in range(2):
+            c.request("GET", "/")
+            r = c.getresponse()
+            assert r.status == 200
+            assert r.getheader("Transfer-Encoding") == "chunked"
+            assert r.read() == _expected(total, MiB // 2)
+    finally:
+        c.close()
+    s.wait_idle()
+
+
+def test_stream_http10(run: Callable[..., Running]) -> None:
+    total = MiB + 5
+    s = run(_big_app(total))
+    with socket.create_connection(("127.0.0.1", s.port), timeout=4) as sock:
+        sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        raw = _read_all(sock)
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK")
+    assert b"chunked" not in head.lower()
+    assert body == _expected(total)
+    s.wait_idle()
+
+
+def test_write_callable_precedes_iterable(run: Callable[..., Running]) -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        write = start_response("200 OK", [])
+        write(b"first-")
+        write(b"second-")
+        return [b"third"]
+
+    s = run(app)
+    assert s.get("/")[2] == b"first-second-third"
+
+
+def test_write_large_streams(run: Callable[..., Running]) -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        write = start_response("200 OK", [])
+        write(b"a" * MiB)
+        return [b"b" * 1000]
+
+    s = run(app)
+    status, headers, body = s.get("/")
+    assert dict(headers).get("Transfer-Encoding") == "chunked"
+    assert body == b"a" * MiB + b"b" * 1000
+
+
+class ClosingIterable:
+    def __init__(self, parts: list[bytes], fail: bool = False) -> None:
+        self.parts = parts
+        self.fail = fail
+        self.closed = threading.Event()
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield from self.parts
+        if self.fail:
+            raise RuntimeError("boom after start")
+
+    def close(self) -> None:
+        self.closed.set()
+
+
+def test_iterable_close_called(run: Callable[..., Running]) -> None:
+    it = ClosingIterable([b"a", b"b"])
+
+    def app(environ: dict[str, Any], start_response: Any) -> ClosingIterable:
+        start_response("200 OK", [])
+        return it
+
+    s = run(app)
+    assert s.get("/")[2] == b"ab"
+    assert it.closed.wait(2)
+
+
+def test_exception_before_start_gives_500(run: Callable[..., Running], capsys: pytest.CaptureFixture[str]) -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        raise ValueError("kaboom")
+
+    s = run(app)
+    status, headers, body = s.get("/")
+    assert status == 500
+    assert body == b"Internal Server Error"
+    assert "kaboom" in capsys.readouterr().err
+    s.wait_idle()
+
+
+def test_exception_after_start_closes_connection(run: Callable[..., Running]) -> None:
+    it = ClosingIterable([b"x" * (2 * MiB)], fail=True)
+
+    def app(environ: dict[str, Any], start_response: Any) -> ClosingIterable:
+        start_response("200 OK", [])
+        return it
+
+    s = run(app)
+    with socket.create_connection(("127.0.0.1", s.port), timeout=4) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        raw = _read_all(sock)  # returns because the server closes
+    # the status line may or may not have been flushed before the close: the response
+    # is cut off either way (never a complete chunked body)
+    assert raw == b"" or raw.startswith(b"HTTP/1.1 200 OK")
+    assert not raw.endswith(b"0\r\n\r\n")
+    assert it.closed.wait(2)
+    s.wait_idle()
+
+
+def test_client_disconnect_aborts_worker(run: Callable[..., Running]) -> None:
+    closed = threading.Event()
+    produced = [0]
+
+    def app(environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
+        start_response("200 OK", [])
+        try:
+            while True:
+                produced[0] += 1
+                yield b"z" * (256 * 1024)
+        finally:
+            closed.set()
+
+    s = run(app, stream_timeout=30.0)
+    sock = socket.create_connection(("127.0.0.1", s.port), timeout=4)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert sock.recv(100).startswith(b"HTTP/1.1 200")
+    sock.close()
+    t0 = time.monotonic()
+    assert closed.wait(4)
+    assert time.monotonic() - t0 < 3  # not parked for stream_timeout
+    s.wait_idle()
+
+
+def test_stream_timeout_aborts(run: Callable[..., Running]) -> None:
+    closed = threading.Event()
+
+    def app(environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
+        start_response("200 OK", [])
+        try:
+            while True:
+                yield b"z" * (256 * 1024)
+        finally:
+            closed.set()
+
+    s = run(app, stream_timeout=30.0)
+    s.server._stream_timeout = 0.3  # read afresh at every wait
+    sock = socket.create_connection(("127.0.0.1", s.port), timeout=4)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert sock.recv(100).startswith(b"HTTP/1.1 200")
+        assert closed.wait(4)
+        s.wait_idle()
+    finally:
+        sock.close()
+
+
+def test_file_wrapper(run: Callable[..., Running], tmp_path: Any) -> None:
+    path = tmp_path / "f.bin"
+    data = os.urandom(50_000)
+    path.write_bytes(data)
+    holder: list[Any] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        w = environ["wsgi.file_wrapper"](open(path, "rb"), 4096)
+        holder.append(w)
+        return w
+
+    s = run(app)
+    assert s.get("/")[2] == data
+    deadline = time.monotonic() + 2
+    while not holder[0].filelike.closed and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert holder[0].filelike.closed
+
+
+def test_file_wrapper_unit() -> None:
+    f = io.BytesIO(b"abcdefghij")
+    w = wsgi.FileWrapper(f, blksize=4)
+    assert list(w) == [b"abcd", b"efgh", b"ij"]
+    w.close()
+    assert f.closed
+
+
+class StandInMsg:
+    method = "PUT"
+    uri = "/x%2Fy?q=1"
+    query = "ignored"
+    proto = "HTTP/1.0"
+    body_bytes = b"data"
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        for k, v in self.headers():
+            if k.lower() == name.lower():
+                return v
+        return default
+
+    def headers(self) -> list[tuple[str, str]]:
+        return [("Content-Length", "4"), ("X-A", "1"), ("x-a", "2"), ("User-Agent", "t")]
+
+
+class StandInConn:
+    is_tls = True
+    remote_addr = ("10.1.2.3", 5555, False)
+
+
+def test_build_environ_stand_ins() -> None:
+    env = wsgi._build_environ(StandInMsg(), StandInConn(), "example", 8443)
+    assert env["REQUEST_METHOD"] == "PUT"
+    assert env["PATH_INFO"] == "/x/y"
+    assert env["QUERY_STRING"] == "q=1"
+    assert env["SERVER_PROTOCOL"] == "HTTP/1.0"
+    assert env["SERVER_NAME"] == "example"
+    assert env["SERVER_PORT"] == "8443"
+    assert env["CONTENT_LENGTH"] == "4"
+    assert "CONTENT_TYPE" not in env
+    assert env["HTTP_X_A"] == "1, 2"
+    assert env["HTTP_USER_AGENT"] == "t"
+    assert env["REMOTE_ADDR"] == "10.1.2.3"
+    assert env["wsgi.url_scheme"] == "https"
+    assert env["wsgi.input"].read() == b"data"
+
+    class NoQ(StandInMsg):
+        uri = "/plain"
+        query = "a=b"
+
+    env = wsgi._build_environ(NoQ(), StandInConn(), "h", 1)
+    assert env["PATH_INFO"] == "/plain" and env["QUERY_STRING"] == "a=b"
+
+
+def test_listen_any_address_reported_as_loopback() -> None:
+    server = wsgi.WSGIServer(hello)
+    try:
+        conn = server.listen("http://0.0.0.0:0")
+        assert server._server_name == "127.0.0.1"
+        assert server._server_port == conn.local_addr[1] != 0
+        assert isinstance(server.manager, wsgi.Manager)
+    finally:
+        server.close()
+
+
+def test_concurrency_pool(run: Callable[..., Running]) -> None:
+    barrier = threading.Barrier(4, timeout=3)
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        barrier.wait()  # only passes if 4 requests run at the same time
+        start_response("200 OK", [])
+        return [environ["PATH_INFO"].encode()]
+
+    s = run(app, workers=4)
+    results: dict[int, bytes] = {}
+
+    def client(i: int) -> None:
+        results[i] = s.get(f"/{i}")[2]
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(4)
+    assert results == {i: f"/{i}".encode() for i in range(4)}
+    s.wait_idle()
+
+
+def test_curl(run: Callable[..., Running]) -> None:
+    curl = shutil.which("curl")
+    if curl is None:
+        pytest.skip("curl not installed")
+    s = run(hello)
+    out = subprocess.run(
+        [curl, "-s", "-i", "--max-time", "4", s.base + "/"], capture_output=True, timeout=5
+    ).stdout
+    assert out.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"X-Custom: yes\r\n" in out
+    assert out.endswith(b"Hello, World")
+
+
+def test_close_with_worker_in_flight() -> None:
+    release = threading.Event()
+    done = threading.Event()
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        release.wait(3)
+        start_response("200 OK", [])
+        done.set()
+        return [b"late"]
+
+    s = Running(app)
+    sock = socket.create_connection(("127.0.0.1", s.port), timeout=4)
+    try:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        deadline = time.monotonic() + 3
+        while not s.server._active and time.monotonic() < deadline:
+            time.sleep(0.005)
+        s.stop()
+        release.set()
+        assert done.wait(3)
+        s.server._pool.shutdown(wait=True)  # the worker has finished its hand-off attempt
+        assert s.server._stash == {} and s.server._streams == {}
+    finally:
+        sock.close()
+
+
+def test_flask_app(run: Callable[..., Running]) -> None:
+    flask = pytest.importorskip("flask")
+    app = flask.Flask("wsgitest")
+
+    @app.route("/hello/<name>")
+    def hello_name(name: str) -> Any:
+        resp = flask.make_response(f"hi {name} {flask.request.args.get('q')}")
+        resp.set_cookie("a", "1")
+        resp.set_cookie("b", "2")
+        return resp
+
+    @app.route("/echo", methods=["POST"])
+    def echo() -> Any:
+        return flask.jsonify(got=flask.request.get_json())
+
+    s = run(app)
+    status, headers, body = s.get("/hello/bob?q=x")
+    assert status == 200 and body == b"hi bob x"
+    assert [v for k, v in headers if k == "Set-Cookie"] == ["a=1; Path=/", "b=2; Path=/"]
+    status, headers, body = s.get(
+        "/echo", method="POST", body=b'{"k": [1, 2]}', headers={"Content-Type": "application/json"}
+    )
+    assert status == 200
+    import json
+
+    assert json.loads(body) == {"got": {"k": [1, 2]}}
+    assert s.get("/nope")[0] == 404
+    s.wait_idle()
+
+
+def test_head_and_204(run: Callable[..., Running]) -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        if environ["PATH_INFO"] == "/empty":
+            start_response("204 No Content", [])
+            return []
+        start_response("200 OK", [])
+        return [b"abcdef"]
+
+    s = run(app)
+    status, headers, body = s.get("/", method="HEAD")
+    assert status == 200 and body == b"" and dict(headers)["Content-Length"] == "6"
+    status, headers, body = s.get("/empty")
+    assert status == 204 and body == b""
+
+
+def test_module_not_imported_by_package_and_serve_banner() -> None:
+    code = (
+        "import sys, pymongoose; assert 'pymongoose.wsgi' not in sys.modules;"
+        "from pymongoose.wsgi import serve;"
+        "serve(lambda e, s: (s('200 OK', []), [b'served'])[1], 'http://127.0.0.1:0', workers=2)"
+    )
+    env = dict(os.environ)
+    if "PYMONGOOSE_ASAN_PRELOAD" in env:
+        env["LD_PRELOAD"] = env["PYMONGOOSE_ASAN_PRELOAD"]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().decode()
+        assert "http://127.0.0.1:" in line
+        port = int(line.split("http://127.0.0.1:")[1].split("/")[0])
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=4) as r:
+            assert r.read() == b"served"
+        proc.send_signal(2)
+        assert proc.wait(4) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(2)
