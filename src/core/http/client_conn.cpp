@@ -120,10 +120,7 @@ void Manager::http_client_process(Connection* c) {
   }
   if (c->is_closed) return;
   if (c->is_websocket && c->rx.size() > c->rx_off) return ws_process(c);
-  if (c->rx_off) {
-    c->rx.consume(c->rx_off);
-    c->rx_off = 0;
-  }
+  c->compact_rx();
 }
 
 bool Manager::http_client_eof(Connection* c) {

@@ -120,11 +120,7 @@ void Manager::http_process(Connection* c) {
   }
   if (c->is_closed) return;
   if (c->is_websocket) return ws_process(c);  // frames may follow the upgrade request
-  if (c->rx_off) {
-    c->rx.consume(c->rx_off);
-    c->rx_off = 0;
-  }
-  c->rx.shrink_if_idle();
+  c->compact_rx();
   if (c->rx_paused && c->rx.size() < limits_.max_recv) {
     c->rx_paused = false;
     update_interest(c);

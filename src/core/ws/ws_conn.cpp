@@ -208,11 +208,7 @@ void Manager::ws_process(Connection* c) {
     c->rx_off += frame_len;
   }
   if (c->is_closed) return;
-  if (c->rx_off) {
-    c->rx.consume(c->rx_off);
-    c->rx_off = 0;
-  }
-  c->rx.shrink_if_idle();
+  c->compact_rx();
 }
 
 }  // namespace mg

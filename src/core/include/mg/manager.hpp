@@ -157,7 +157,17 @@ struct Connection {
 
   Address local, remote;
   Buffer rx, tx;
-  size_t rx_off = 0;            // consumed prefix of rx (HTTP)
+  size_t rx_off = 0;            // consumed prefix of rx (HTTP, WebSocket)
+
+  // Drops the consumed prefix once a batch has been parsed (one memmove per batch, not
+  // per message) and frees a large buffer that became empty.
+  void compact_rx() {
+    if (rx_off) {
+      rx.consume(rx_off);
+      rx_off = 0;
+    }
+    rx.shrink_if_idle();
+  }
   HttpServerState http;
   HttpClientState client;
   WsState ws;
@@ -248,7 +258,7 @@ class Manager {
   const std::vector<std::shared_ptr<TimerRec>>& timers() const { return timers_; }
   Connection* first() const { return head_; }
   Connection* find(uint64_t id) const;
-  size_t live_count() const { return user_conns_; }
+  size_t live_count() const { return user_conns_; }  // live user connections, listeners included
 
   // The engine lock (spec §5.10): the polling thread holds it while dispatching.
   std::mutex lock;
@@ -287,7 +297,6 @@ class Manager {
   enum class Timeout : uint8_t { None, Header, Body, Keepalive, Linger };
   Timeout timeout_of(const Connection* c, uint64_t& deadline) const;
   void after_output(Connection* c);
-  const http::Limits& http_limits() const { return http_limits_; }
 
   Limits limits_;
   http::Limits http_limits_;
