@@ -10,7 +10,9 @@
 #include <thread>
 #include <vector>
 
+#include "mg/http_message.hpp"
 #include "mg/manager.hpp"
+#include "mg/proto.hpp"
 
 namespace nb = nanobind;
 
@@ -141,6 +143,8 @@ bool str_arg(PyObject* o, const char* what, std::string_view& out, nb::object& k
 nb::str decode(std::string_view s);  // UTF-8 with surrogateescape
 [[noreturn]] void raise_closed();
 [[noreturn]] void raise_freed();
+// A manager used in a process forked after it was created (its epoll set is the parent's).
+[[noreturn]] void raise_forked();
 
 
 void bind_connection(nb::module_& m);

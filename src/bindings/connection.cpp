@@ -226,7 +226,7 @@ void do_reply(PyConnection& pc, int status, nb::handle body, HeaderList& headers
   if (!check_headers(headers, true)) throw nb::python_error();
   LockedConnection locked(pc);
   mg::Connection* c = locked.get();
-  engine_of(pc).http_reply(c, status, headers.span(), b.view());
+  mg::http::reply(c, status, headers.span(), b.view());
 }
 
 const mg::HttpMessage* checked_message(nb::handle msg) {
@@ -256,7 +256,7 @@ void queue_file(PyConnection& pc, mg::http::ServeError err, mg::http::FileRespon
     if (resp.fd >= 0) ::close(resp.fd);
     raise_closed();
   }
-  engine_of(pc).http_serve(c, std::move(resp));
+  mg::http::serve(c, std::move(resp));
 }
 
 nb::bytes buffer_copy(const mg::Buffer& b, size_t skip, long length) {
@@ -310,15 +310,15 @@ void bind_connection(nb::module_& m) {
       .def_prop_ro("recv_len", [](PyConnection& pc) -> size_t {
         if (!pc.c) return 0;
         EngineLock lock(engine_of(pc));
-        return pc.c ? pc.c->rx.size() - pc.c->rx_off : 0;
+        return pc.c ? pc.c->rx.size() : 0;
       })
       .def_prop_ro("send_len", [](PyConnection& pc) -> size_t {
         if (!pc.c) return 0;
         EngineLock lock(engine_of(pc));
-        return pc.c ? pc.c->tx.size() : 0;
+        return pc.c ? pc.c->tx().size() : 0;
       })
       .def_prop_ro("recv_size", [](PyConnection& pc) -> size_t { return pc.c ? pc.c->rx.capacity() : 0; })
-      .def_prop_ro("send_size", [](PyConnection& pc) -> size_t { return pc.c ? pc.c->tx.capacity() : 0; })
+      .def_prop_ro("send_size", [](PyConnection& pc) -> size_t { return pc.c ? pc.c->tx().capacity() : 0; })
       .def(
           "set_handler",
           [](PyConnection& pc, nb::object h) {
@@ -381,8 +381,8 @@ void bind_connection(nb::module_& m) {
           "serve_dir",
           [](PyConnection& pc, nb::handle msg, const std::string& root, const std::string& extra,
              const std::string& mime, const std::string& page404) {
-            const mg::HttpMessage* m = checked_message(msg);
             LockedConnection locked(pc);
+            const mg::HttpMessage* m = checked_message(msg);  // after the lock: the view may have expired
             mg::http::FileResponse resp;
             auto err = mg::http::serve_dir(request_of(*m), root, extra, mime, page404,
                                            engine_of(pc).limits().max_path, resp);
@@ -394,8 +394,8 @@ void bind_connection(nb::module_& m) {
           "serve_file",
           [](PyConnection& pc, nb::handle msg, const std::string& path, const std::string& extra,
              const std::string& mime) {
-            const mg::HttpMessage* m = checked_message(msg);
             LockedConnection locked(pc);
+            const mg::HttpMessage* m = checked_message(msg);  // after the lock: the view may have expired
             mg::http::FileResponse resp;
             auto err = mg::http::serve_file(request_of(*m), path, extra, mime, resp);
             queue_file(pc, err, resp);
@@ -407,10 +407,10 @@ void bind_connection(nb::module_& m) {
             HeaderList list;
             if (!list.load(extra.ptr())) throw nb::python_error();
             if (!check_headers(list, false)) throw nb::python_error();
-            const mg::HttpMessage* m = checked_message(msg);
             LockedConnection locked(pc);
+            const mg::HttpMessage* m = checked_message(msg);  // after the lock: the view may have expired
             mg::Connection* c = locked.get();
-            engine_of(pc).ws_upgrade(c, *m, list.span());
+            mg::ws::upgrade(c, *m, list.span());
           },
           nb::arg("message"), nb::arg("extra_headers").none() = nb::none())
       .def(
@@ -421,7 +421,7 @@ void bind_connection(nb::module_& m) {
             if (!b.load(data.ptr(), "data")) throw nb::python_error();
             LockedConnection locked(pc);
             mg::Connection* c = locked.get();
-            engine_of(pc).ws_send(c, b.view(), static_cast<int>(op));
+            mg::ws::send(c, b.view(), static_cast<int>(op));
           },
           nb::arg("data"), nb::arg("op") = 1)
       .def(
@@ -431,7 +431,7 @@ void bind_connection(nb::module_& m) {
             if (!b.load(data.ptr(), "data")) throw nb::python_error();
             LockedConnection locked(pc);
             mg::Connection* c = locked.get();
-            engine_of(pc).http_chunk(c, b.view());
+            mg::http::chunk(c, b.view());
           },
           nb::arg("data"))
       .def(
@@ -441,7 +441,7 @@ void bind_connection(nb::module_& m) {
               throw nb::value_error("event_type must not contain CR or LF");
             LockedConnection locked(pc);
             mg::Connection* c = locked.get();
-            engine_of(pc).http_sse(c, event_type, data);
+            mg::http::sse(c, event_type, data);
           },
           nb::arg("event_type"), nb::arg("data"))
       .def(
@@ -469,7 +469,7 @@ void bind_connection(nb::module_& m) {
           [](PyConnection& pc, long length) {
             if (!pc.c) return nb::bytes("", 0);
             EngineLock lock(engine_of(pc));
-            return pc.c ? buffer_copy(pc.c->rx, pc.c->rx_off, length) : nb::bytes("", 0);
+            return pc.c ? buffer_copy(pc.c->rx, 0, length) : nb::bytes("", 0);
           },
           nb::arg("length") = -1)
       .def(
@@ -477,7 +477,7 @@ void bind_connection(nb::module_& m) {
           [](PyConnection& pc, long length) {
             if (!pc.c) return nb::bytes("", 0);
             EngineLock lock(engine_of(pc));
-            return pc.c ? buffer_copy(pc.c->tx, 0, length) : nb::bytes("", 0);
+            return pc.c ? buffer_copy(pc.c->tx(), 0, length) : nb::bytes("", 0);
           },
           nb::arg("length") = -1)
       .def(

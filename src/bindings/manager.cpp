@@ -194,64 +194,91 @@ void sink(void* ctx, mg::Connection* c, int ev, const void* data) {
   }
 }
 
-// Engine lock for the polling thread. Waiting for it drops the GIL (lock order:
-// engine lock, then GIL).
-void lock_engine(mg::Manager& e) {
-  if (!e.lock.try_lock()) {
-    nb::gil_scoped_release unlocked;
-    e.lock.lock();
+// Engine lock for the polling thread, held for the scope (RAII: an exception out of
+// dispatch cannot leave it locked). Waiting for it drops the GIL (lock order: engine
+// lock, then GIL).
+class PollLock {
+ public:
+  explicit PollLock(mg::Manager& e) : e_(e) {
+    if (!e_.lock.try_lock()) {
+      nb::gil_scoped_release unlocked;
+      e_.lock.lock();
+    }
+    e_.lock_owner.store(std::this_thread::get_id(), std::memory_order_release);
   }
-  e.lock_owner.store(std::this_thread::get_id(), std::memory_order_release);
-}
+  ~PollLock() {
+    if (held_) release();
+  }
+  // Drops the lock for a blocking wait; the waiter calls reacquire() with the GIL released.
+  void release() {
+    e_.lock_owner.store(std::thread::id{}, std::memory_order_release);
+    e_.lock.unlock();
+    held_ = false;
+  }
+  void reacquire_without_gil() {
+    e_.lock.lock();
+    held_ = true;
+    e_.lock_owner.store(std::this_thread::get_id(), std::memory_order_release);
+  }
+  PollLock(const PollLock&) = delete;
+  PollLock& operator=(const PollLock&) = delete;
 
-void unlock_engine(mg::Manager& e) {
-  e.lock_owner.store(std::thread::id{}, std::memory_order_release);
-  e.lock.unlock();
-}
+ private:
+  mg::Manager& e_;
+  bool held_ = true;
+};
+
+// The thread's innermost engine for cross-manager deadlock detection, restored on exit.
+class OwnedEngineScope {
+ public:
+  explicit OwnedEngineScope(mg::Manager* e) : outer_(tl_owned_engine) { tl_owned_engine = e; }
+  ~OwnedEngineScope() { tl_owned_engine = outer_; }
+  OwnedEngineScope(const OwnedEngineScope&) = delete;
+  OwnedEngineScope& operator=(const OwnedEngineScope&) = delete;
+
+ private:
+  mg::Manager* outer_;
+};
 
 void do_poll(PyManager& pm, int timeout_ms) {
   if (pm.freed.load()) raise_freed();
+  if (pm.engine->forked()) raise_forked();
   bool expected = false;
   if (!pm.polling.compare_exchange_strong(expected, true)) throw std::runtime_error(kNotReentrant);
   struct Reset {
     PyManager& pm;
     ~Reset() {
+      pm.suppress_events = false;
       pm.poll_thread.store(std::thread::id{});
       pm.polling.store(false);
     }
   } reset{pm};
   pm.poll_thread.store(std::this_thread::get_id());
   mg::Manager& e = *pm.engine;
-  lock_engine(e);
-  int wait_ms = e.prepare_wait(timeout_ms);
-  int n, err;
-  if (wait_ms != 0) {
-    e.in_wait.store(true, std::memory_order_release);
-    unlock_engine(e);
-    {
-      nb::gil_scoped_release unlocked;
-      n = e.wait(wait_ms);
+  {
+    PollLock lock(e);
+    int wait_ms = e.prepare_wait(timeout_ms);
+    int n, err;
+    if (wait_ms != 0) {
+      e.in_wait.store(true, std::memory_order_release);
+      lock.release();
+      {
+        nb::gil_scoped_release unlocked;
+        n = e.wait(wait_ms);
+        err = errno;
+        lock.reacquire_without_gil();
+      }
+      e.in_wait.store(false, std::memory_order_release);
+    } else {
+      n = e.wait(0);
       err = errno;
-      e.lock.lock();
     }
-    e.in_wait.store(false, std::memory_order_release);
-    e.lock_owner.store(std::this_thread::get_id(), std::memory_order_release);
-  } else {
-    n = e.wait(0);
-    err = errno;
+    // A signal interrupted the wait: run Python's handlers now (spec §5.7).
+    if (n < 0 && err == EINTR && PyErr_CheckSignals() != 0) throw nb::python_error();
+    pm.suppress_events = false;
+    OwnedEngineScope owned(&e);
+    e.dispatch();
   }
-  // A signal interrupted the wait: run Python's handlers now (spec §5.7).
-  if (n < 0 && err == EINTR && PyErr_CheckSignals() != 0) {
-    unlock_engine(e);
-    throw nb::python_error();
-  }
-  pm.suppress_events = false;
-  mg::Manager* outer = tl_owned_engine;
-  tl_owned_engine = &e;
-  e.dispatch();
-  tl_owned_engine = outer;
-  pm.suppress_events = false;
-  unlock_engine(e);
   if (pm.pending_exc) {
     PyObject* exc = pm.pending_exc;
     pm.pending_exc = nullptr;
@@ -295,6 +322,7 @@ const LimitKey kLimitKeys[] = {
     {"keepalive_timeout", LimitKey::Seconds, nullptr, &mg::Limits::keepalive_timeout_ms},
     {"ws_close_timeout", LimitKey::Seconds, nullptr, &mg::Limits::ws_close_timeout_ms},
     {"connect_timeout", LimitKey::Seconds, nullptr, &mg::Limits::connect_timeout_ms},
+    {"send_timeout", LimitKey::Seconds, nullptr, &mg::Limits::send_timeout_ms},
     {"send_high_water", LimitKey::Size, &mg::Limits::send_high_water, nullptr},
     {"send_low_water", LimitKey::Size, &mg::Limits::send_low_water, nullptr},
     {"max_connections", LimitKey::Size, &mg::Limits::max_connections, nullptr},
@@ -406,10 +434,10 @@ nb::object open_outbound(PyManager& pm, const std::string& url, nb::handle handl
                          const std::string& failure) {
   EngineLock lock(*pm.engine);
   pm.pending_handler = handler.is_none() ? nb::object() : nb::borrow(handler);
-  mg::Connection* c = pm.engine->connect(url, http);
+  if (pm.engine->forked()) raise_forked();
+  mg::Connection* c = ws ? mg::proto::ws_connect(*pm.engine, url) : mg::proto::connect(*pm.engine, url, http);
   pm.pending_handler = nb::object();
   if (!c) throw std::runtime_error(failure);
-  if (ws && !c->is_closed) pm.engine->ws_client_handshake(c, url);
   if (c->user) return nb::borrow(static_cast<PyObject*>(c->user));
   // Closed during its synchronous events: hand out a closed wrapper that keeps its id.
   PyConnection closed;
@@ -468,7 +496,8 @@ void bind_manager(nb::module_& m) {
   nb::class_<PyManager>(m, "Manager", nb::type_slots(manager_slots))
       .def(
           "__init__",
-          [](PyManager* self, nb::handle handler, bool enable_wakeup, nb::handle error_handler, nb::handle limits) {
+          [](PyManager* self, nb::handle handler, bool enable_wakeup, nb::handle error_handler, nb::handle limits,
+             bool poll_events) {
             check_callable(handler, "handler");
             check_callable(error_handler, "error_handler");
             mg::Limits l = parse_limits(limits);
@@ -476,13 +505,15 @@ void bind_manager(nb::module_& m) {
             self->engine = std::make_unique<mg::Manager>(l);
             if (!self->engine->ok()) throw std::runtime_error("Failed to create the event loop");
             self->engine->set_sink(sink, self);
+            self->engine->set_poll_events(poll_events);
             if (!handler.is_none()) self->handler = nb::borrow(handler);
             if (!error_handler.is_none()) self->error_handler = nb::borrow(error_handler);
             if (enable_wakeup && !self->engine->enable_wakeup())
               throw std::runtime_error("Failed to initialize wakeup support");
           },
           nb::arg("handler").none() = nb::none(), nb::arg("enable_wakeup") = false,
-          nb::arg("error_handler").none() = nb::none(), nb::kw_only(), nb::arg("limits").none() = nb::none())
+          nb::arg("error_handler").none() = nb::none(), nb::kw_only(), nb::arg("limits").none() = nb::none(),
+          nb::arg("poll_events") = true)
       .def("poll", &do_poll, nb::arg("timeout_ms") = 0)
       .def(
           "run",
@@ -508,7 +539,8 @@ void bind_manager(nb::module_& m) {
             bool is_http = http.is_none() ? mg::url::is_http_scheme(url) : PyObject_IsTrue(http.ptr()) == 1;
             EngineLock lock(*pm.engine);
             pm.pending_handler = handler.is_none() ? nb::object() : nb::borrow(handler);
-            mg::Connection* c = pm.engine->listen(url, is_http);
+            if (pm.engine->forked()) raise_forked();
+            mg::Connection* c = mg::proto::listen(*pm.engine, url, is_http);
             pm.pending_handler = nb::object();
             if (!c) throw std::runtime_error("Failed to listen on '" + url + "'");
             if (!c->user) return nb::none();  // closed inside its OPEN handler

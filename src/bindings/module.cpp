@@ -65,6 +65,9 @@ nb::str decode(std::string_view s) {
 
 void raise_closed() { throw std::runtime_error("Connection has been closed"); }
 void raise_freed() { throw std::runtime_error("Manager has been freed"); }
+void raise_forked() {
+  throw std::runtime_error("Manager cannot be used after fork(): create a new Manager in the child process");
+}
 
 
 namespace {

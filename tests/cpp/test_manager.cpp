@@ -26,6 +26,7 @@
 
 #include "mg/http_reply.hpp"
 #include "mg/manager.hpp"
+#include "mg/proto.hpp"
 
 using mg::Connection;
 using mg::HttpMessage;
@@ -269,7 +270,7 @@ struct Server : Harness {
     if (wakeup) {
       EXPECT_TRUE(m.enable_wakeup());
     }
-    lc = m.listen(url, http);
+    lc = mg::proto::listen(m, url, http);
     EXPECT_NE(lc, nullptr);
     if (lc) port = lc->local.port();
   }
@@ -293,7 +294,7 @@ struct Server : Harness {
       if (ev != mg::EV_HTTP_MSG) return;
       auto* msg = static_cast<const HttpMessage*>(data);
       std::string body(msg->uri);
-      m.http_reply(c, 200, {}, body);
+      mg::http::reply(c, 200, {}, body);
     };
   }
 };
@@ -307,7 +308,7 @@ uint64_t now_ms() { return mg::monotonic_ms(); }
 
 TEST(ManagerListen, OpenIsSynchronous) {
   Harness h;
-  Connection* lc = h.m.listen("http://127.0.0.1:0", true);
+  Connection* lc = mg::proto::listen(h.m, "http://127.0.0.1:0", true);
   ASSERT_NE(lc, nullptr);
   ASSERT_EQ(h.evs.size(), 1u);
   EXPECT_EQ(h.evs[0].ev, mg::EV_OPEN);
@@ -327,9 +328,9 @@ TEST(ManagerListen, OpenIsSynchronous) {
 
 TEST(ManagerListen, FlagsFromArgumentsAndScheme) {
   Harness h;
-  Connection* raw = h.m.listen("tcp://127.0.0.1:0", false);
-  Connection* tls = h.m.listen("https://127.0.0.1:0", true);
-  Connection* local = h.m.listen("http://localhost:0", true);
+  Connection* raw = mg::proto::listen(h.m, "tcp://127.0.0.1:0", false);
+  Connection* tls = mg::proto::listen(h.m, "https://127.0.0.1:0", true);
+  Connection* local = mg::proto::listen(h.m, "http://localhost:0", true);
   ASSERT_TRUE(raw && tls && local);
   EXPECT_FALSE(raw->is_http);
   EXPECT_FALSE(raw->is_tls);
@@ -342,14 +343,14 @@ TEST(ManagerListen, FlagsFromArgumentsAndScheme) {
 
 TEST(ManagerListen, FailuresReturnNullWithoutEvents) {
   Harness h;
-  Connection* lc = h.m.listen("http://127.0.0.1:0", true);
+  Connection* lc = mg::proto::listen(h.m, "http://127.0.0.1:0", true);
   ASSERT_NE(lc, nullptr);
   std::string in_use = "http://127.0.0.1:" + std::to_string(lc->local.port());
   h.evs.clear();
-  EXPECT_EQ(h.m.listen("http://example.com:0", true), nullptr);  // names rejected
-  EXPECT_EQ(h.m.listen("http://127.0.0.1:65536", true), nullptr);
-  EXPECT_EQ(h.m.listen("http://127.0.0.1:x", true), nullptr);
-  EXPECT_EQ(h.m.listen(in_use, true), nullptr);
+  EXPECT_EQ(mg::proto::listen(h.m, "http://example.com:0", true), nullptr);  // names rejected
+  EXPECT_EQ(mg::proto::listen(h.m, "http://127.0.0.1:65536", true), nullptr);
+  EXPECT_EQ(mg::proto::listen(h.m, "http://127.0.0.1:x", true), nullptr);
+  EXPECT_EQ(mg::proto::listen(h.m, in_use, true), nullptr);
   EXPECT_TRUE(h.evs.empty());
   EXPECT_EQ(h.m.live_count(), 1u);
 }
@@ -359,7 +360,7 @@ TEST(ManagerListen, WakeupTakesIdOne) {
   EXPECT_EQ(h.m.wakeup_id(), 0u);
   ASSERT_TRUE(h.m.enable_wakeup());
   EXPECT_EQ(h.m.wakeup_id(), 1u);
-  Connection* lc = h.m.listen("http://127.0.0.1:0", true);
+  Connection* lc = mg::proto::listen(h.m, "http://127.0.0.1:0", true);
   ASSERT_NE(lc, nullptr);
   EXPECT_EQ(lc->id, 2u);
   EXPECT_EQ(h.m.find(1), nullptr);  // internal, never a user connection
@@ -430,7 +431,7 @@ TEST(ManagerHttp, RequestGivesHdrsMsgReadInOrder) {
   Server s;
   size_t unconsumed_at_read = 99;
   s.hook = [&](Connection* c, int ev, const void*) {
-    if (ev == mg::EV_READ) unconsumed_at_read = c->rx.size() - c->rx_off;
+    if (ev == mg::EV_READ) unconsumed_at_read = c->rx.size();
   };
   Client cl(s.port);
   uint64_t id = s.accept(cl);
@@ -464,7 +465,7 @@ TEST(ManagerHttp, ReplyInsideSinkProducesExactWireBytes) {
   s.hook = [&](Connection* c, int ev, const void*) {
     if (ev != mg::EV_HTTP_MSG) return;
     const Header hdrs[] = {{"X-Test", "1"}, {"Content-Length", "999"}};
-    s.m.http_reply(c, 200, hdrs, "hello");
+    mg::http::reply(c, 200, hdrs, "hello");
   };
   Client cl(s.port);
   uint64_t id = s.accept(cl);
@@ -496,7 +497,7 @@ TEST(ManagerHttp, ReplyInsideSinkProducesExactWireBytes) {
 TEST(ManagerHttp, HeadOmitsBodyThenGetHasIt) {
   Server s;
   s.hook = [&](Connection* c, int ev, const void*) {
-    if (ev == mg::EV_HTTP_MSG) s.m.http_reply(c, 200, {}, "hello");
+    if (ev == mg::EV_HTTP_MSG) mg::http::reply(c, 200, {}, "hello");
   };
   Client cl(s.port);
   s.accept(cl);
@@ -579,13 +580,13 @@ TEST(ManagerHttp, PipelinedRequestWaitsForDeferredResponse) {
   // A deferred reply (outside dispatch) lets the next request be parsed in the next poll.
   Connection* c = s.m.find(id);
   ASSERT_NE(c, nullptr);
-  s.m.http_reply(c, 200, {}, "one");
+  mg::http::reply(c, 200, {}, "one");
   EXPECT_EQ(s.m.prepare_wait(1000), 0);
   s.m.wait(0);
   s.m.dispatch();
   EXPECT_EQ(s.count(id, mg::EV_HTTP_MSG), 2u);
   EXPECT_EQ(s.last(id, mg::EV_HTTP_MSG)->uri, "/2");
-  s.m.http_reply(s.m.find(id), 200, {}, "two");
+  mg::http::reply(s.m.find(id), 200, {}, "two");
   const std::string want = resp200("one") + resp200("two");
   ASSERT_TRUE(s.read_n(cl, want.size()));
   EXPECT_EQ(cl.in, want);
@@ -623,7 +624,7 @@ TEST(ManagerHttp, DeepPipelineBehindDeferredRepliesIsBoundedNotDropped) {
     paused_seen |= c->rx_paused;
     if (msgs > answered) {
       EXPECT_EQ(msgs, answered + 1);  // one outstanding request at a time
-      s.m.http_reply(c, 200, {}, last_uri);  // deferred: outside the sink
+      mg::http::reply(c, 200, {}, last_uri);  // deferred: outside the sink
       answered++;
     }
     cl.pull();
@@ -726,7 +727,7 @@ TEST(ManagerHttp, ReplyWithConnectionCloseHeaderCloses) {
   s.hook = [&](Connection* c, int ev, const void*) {
     if (ev != mg::EV_HTTP_MSG) return;
     const Header hdrs[] = {{"connection", "Close"}};
-    s.m.http_reply(c, 200, hdrs, "bye");
+    mg::http::reply(c, 200, hdrs, "bye");
   };
   Client cl(s.port);
   uint64_t id = s.accept(cl);
@@ -916,7 +917,7 @@ TEST(ManagerHttpReject, ContentLengthAtMaxBodyAccepted) {
   Server s(l);
   s.hook = [&](Connection* c, int ev, const void* data) {
     if (ev == mg::EV_HTTP_MSG)
-      s.m.http_reply(c, 200, {}, std::to_string(static_cast<const HttpMessage*>(data)->body.size()));
+      mg::http::reply(c, 200, {}, std::to_string(static_cast<const HttpMessage*>(data)->body.size()));
   };
   Client cl(s.port);
   s.accept(cl);
@@ -984,7 +985,7 @@ TEST(ManagerHttpReject, LingeringCloseLetsClientReadResponse) {
 TEST(ManagerHttpBody, ContentLengthBodyAcrossReads) {
   Server s;
   s.hook = [&](Connection* c, int ev, const void* data) {
-    if (ev == mg::EV_HTTP_MSG) s.m.http_reply(c, 200, {}, static_cast<const HttpMessage*>(data)->body);
+    if (ev == mg::EV_HTTP_MSG) mg::http::reply(c, 200, {}, static_cast<const HttpMessage*>(data)->body);
   };
   Client cl(s.port);
   uint64_t id = s.accept(cl);
@@ -1002,7 +1003,7 @@ TEST(ManagerHttpBody, ContentLengthBodyAcrossReads) {
 TEST(ManagerHttpBody, ChunkedBodyIsDechunked) {
   Server s;
   s.hook = [&](Connection* c, int ev, const void* data) {
-    if (ev == mg::EV_HTTP_MSG) s.m.http_reply(c, 200, {}, static_cast<const HttpMessage*>(data)->body);
+    if (ev == mg::EV_HTTP_MSG) mg::http::reply(c, 200, {}, static_cast<const HttpMessage*>(data)->body);
   };
   Client cl(s.port);
   uint64_t id = s.accept(cl);
@@ -1021,7 +1022,7 @@ TEST(ManagerHttpBody, ChunkedBodyIsDechunked) {
 TEST(ManagerHttpBody, ChunkedBodyAcrossReads) {
   Server s;
   s.hook = [&](Connection* c, int ev, const void* data) {
-    if (ev == mg::EV_HTTP_MSG) s.m.http_reply(c, 200, {}, static_cast<const HttpMessage*>(data)->body);
+    if (ev == mg::EV_HTTP_MSG) mg::http::reply(c, 200, {}, static_cast<const HttpMessage*>(data)->body);
   };
   Client cl(s.port);
   uint64_t id = s.accept(cl);
@@ -1054,7 +1055,7 @@ TEST(ManagerHttpBody, InvalidChunkRejected) {
 TEST(ManagerHttpBody, ExpectContinueGetsInterimResponse) {
   Server s;
   s.hook = [&](Connection* c, int ev, const void* data) {
-    if (ev == mg::EV_HTTP_MSG) s.m.http_reply(c, 200, {}, static_cast<const HttpMessage*>(data)->body);
+    if (ev == mg::EV_HTTP_MSG) mg::http::reply(c, 200, {}, static_cast<const HttpMessage*>(data)->body);
   };
   Client cl(s.port);
   uint64_t id = s.accept(cl);
@@ -1073,7 +1074,7 @@ TEST(ManagerHttpBody, ExpectContinueNotSentWhenHandlerAnswersHeaders) {
   s.hook = [&](Connection* c, int ev, const void*) {
     if (ev != mg::EV_HTTP_HDRS) return;
     const Header hdrs[] = {{"Connection", "close"}};
-    s.m.http_reply(c, 417, hdrs, "no");
+    mg::http::reply(c, 417, hdrs, "no");
   };
   Client cl(s.port);
   s.accept(cl);
@@ -1099,7 +1100,7 @@ TEST(ManagerHttpBody, ExpectContinueIgnoredForHttp10) {
   // ignore that expectation (1.0 clients do not understand 1xx responses).
   Server s;
   s.hook = [&](Connection* c, int ev, const void* data) {
-    if (ev == mg::EV_HTTP_MSG) s.m.http_reply(c, 200, {}, static_cast<const HttpMessage*>(data)->body);
+    if (ev == mg::EV_HTTP_MSG) mg::http::reply(c, 200, {}, static_cast<const HttpMessage*>(data)->body);
   };
   Client cl(s.port);
   uint64_t id = s.accept(cl);
@@ -1119,7 +1120,7 @@ TEST(ManagerHttp, LargeReplyWithCloseIsFullyFlushedBeforeClose) {
   s.hook = [&](Connection* c, int ev, const void*) {
     if (ev != mg::EV_HTTP_MSG) return;
     const Header hdrs[] = {{"Connection", "close"}};
-    s.m.http_reply(c, 200, hdrs, big);
+    mg::http::reply(c, 200, hdrs, big);
   };
   Client cl(s.port);
   uint64_t id = s.accept(cl);
@@ -1210,7 +1211,7 @@ TEST(ManagerTimeout, BodyTimeoutRestartsOnEachBodyByte) {
   l.keepalive_timeout_ms = 10000;
   Server s(l);
   s.hook = [&](Connection* c, int ev, const void* data) {
-    if (ev == mg::EV_HTTP_MSG) s.m.http_reply(c, 200, {}, static_cast<const HttpMessage*>(data)->body);
+    if (ev == mg::EV_HTTP_MSG) mg::http::reply(c, 200, {}, static_cast<const HttpMessage*>(data)->body);
   };
   Client cl(s.port);
   uint64_t id = s.accept(cl);
@@ -1274,7 +1275,7 @@ TEST(ManagerTimeout, NoKeepaliveCloseWhileRequestOutstanding) {
   ASSERT_TRUE(s.run_until([&] { return s.count(id, mg::EV_HTTP_MSG) == 1; }));
   s.run_for(150);  // three keep-alive periods with the handler still "working"
   EXPECT_EQ(s.count(id, mg::EV_CLOSE), 0u);
-  s.m.http_reply(s.m.find(id), 200, {}, "late");
+  mg::http::reply(s.m.find(id), 200, {}, "late");
   ASSERT_TRUE(s.read_eof(cl));  // then the idle timer starts
   EXPECT_EQ(cl.in, resp200("late"));
 }
@@ -1292,7 +1293,7 @@ TEST(ManagerTimeout, KeepaliveCountsFromReplyMadeDuringALongWait) {
   ASSERT_TRUE(s.run_until([&] { return s.count(id, mg::EV_HTTP_MSG) == 1; }));
   s.m.prepare_wait(1000);  // the loop is about to block (nothing else to do)
   std::this_thread::sleep_for(std::chrono::milliseconds(250));  // ... for a while
-  s.m.http_reply(s.m.find(id), 200, {}, "done");                 // "foreign thread" reply
+  mg::http::reply(s.m.find(id), 200, {}, "done");                 // "foreign thread" reply
   s.m.notify();
   uint64_t t0 = now_ms();
   ASSERT_TRUE(s.read_n(cl, resp200("done").size()));
@@ -1549,7 +1550,7 @@ TEST(ManagerTimer, CallbacksAfterShutdownNeverRun) {
 
 TEST(ManagerWakeup, DisabledReturns3) {
   Harness h;
-  Connection* lc = h.m.listen("tcp://127.0.0.1:0", false);
+  Connection* lc = mg::proto::listen(h.m, "tcp://127.0.0.1:0", false);
   ASSERT_NE(lc, nullptr);
   EXPECT_EQ(h.m.wakeup(lc->id, "x", 1), 3);
   h.step(0);
@@ -1561,7 +1562,7 @@ TEST(ManagerWakeup, PayloadTooLargeReturns2) {
   l.wakeup_max_payload = 4;
   Harness h(l);
   ASSERT_TRUE(h.m.enable_wakeup());
-  Connection* lc = h.m.listen("tcp://127.0.0.1:0", false);
+  Connection* lc = mg::proto::listen(h.m, "tcp://127.0.0.1:0", false);
   EXPECT_EQ(h.m.wakeup(lc->id, "12345", 5), 2);
   EXPECT_EQ(h.m.wakeup(lc->id, "1234", 4), 0);
   h.step(0);
@@ -1574,7 +1575,7 @@ TEST(ManagerWakeup, QueueFullReturns1UntilDrained) {
   l.wakeup_max_queue = 10;
   Harness h(l);
   ASSERT_TRUE(h.m.enable_wakeup());
-  Connection* lc = h.m.listen("tcp://127.0.0.1:0", false);
+  Connection* lc = mg::proto::listen(h.m, "tcp://127.0.0.1:0", false);
   EXPECT_EQ(h.m.wakeup(lc->id, "aaaaa", 5), 0);
   EXPECT_EQ(h.m.wakeup(lc->id, "bbbbb", 5), 0);
   EXPECT_EQ(h.m.wakeup(lc->id, "c", 1), 1);
@@ -1665,7 +1666,7 @@ TEST(ManagerWakeup, NotifyFromAnotherThreadInterruptsBlockingWait) {
 TEST(ManagerWakeup, WakeupFromAnotherThreadDelivered) {
   Harness h;
   ASSERT_TRUE(h.m.enable_wakeup());
-  Connection* lc = h.m.listen("tcp://127.0.0.1:0", false);
+  Connection* lc = mg::proto::listen(h.m, "tcp://127.0.0.1:0", false);
   uint64_t lid = lc->id;
   std::thread th([&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -1685,7 +1686,7 @@ TEST(ManagerWakeup, WakeupFromAnotherThreadDelivered) {
 TEST(ManagerWakeup, ManyThreadsEachInOrder) {
   Harness h;
   ASSERT_TRUE(h.m.enable_wakeup());
-  Connection* lc = h.m.listen("tcp://127.0.0.1:0", false);
+  Connection* lc = mg::proto::listen(h.m, "tcp://127.0.0.1:0", false);
   uint64_t lid = lc->id;
   constexpr int kThreads = 4, kEach = 500;
   std::vector<std::thread> ths;
@@ -1711,7 +1712,7 @@ TEST(ManagerWakeup, ManyThreadsEachInOrder) {
 TEST(ManagerWakeup, AfterShutdownReturns3) {
   Harness h;
   ASSERT_TRUE(h.m.enable_wakeup());
-  Connection* lc = h.m.listen("tcp://127.0.0.1:0", false);
+  Connection* lc = mg::proto::listen(h.m, "tcp://127.0.0.1:0", false);
   uint64_t lid = lc->id;
   EXPECT_EQ(h.m.wakeup(lid, "queued", 6), 0);
   h.m.shutdown();
@@ -1731,11 +1732,11 @@ TEST(ManagerSend, QueuesUntilDispatchThenWrites) {
   const std::string data("raw\0bytes", 9);
   EXPECT_TRUE(s.m.send(c, data.data(), data.size()));
   EXPECT_TRUE(s.m.send(c, "!", 1));
-  EXPECT_EQ(c->tx.view(), data + "!");
+  EXPECT_EQ(c->tx().view(), data + "!");
   EXPECT_EQ(s.m.prepare_wait(1000), 0);  // pending output: no waiting
   ASSERT_TRUE(s.read_n(cl, data.size() + 1));
   EXPECT_EQ(cl.in, data + "!");
-  EXPECT_TRUE(c->tx.empty());
+  EXPECT_TRUE(c->tx().empty());
   EXPECT_GE(s.count(id, mg::EV_WRITE), 1u);
   expect_poll_rules(s, id);
 }
@@ -1758,7 +1759,7 @@ TEST(ManagerSend, IsFullAboveHighWaterPausesReading) {
   EXPECT_TRUE(c->is_full);
   for (int i = 0; i < 5; i++) s.step(5);
   ASSERT_TRUE(c->is_full);
-  EXPECT_GT(c->tx.size(), l.send_high_water);
+  EXPECT_GT(c->tx().size(), l.send_high_water);
   // While full, input stays in the kernel.
   cl.send("ping");
   size_t reads = s.count(id, mg::EV_READ);
@@ -1894,7 +1895,7 @@ TEST(ManagerClose, DrainFlushesThenCloses) {
 
 TEST(ManagerClose, ShutdownGivesPollThenCloseForEveryConnection) {
   Server s;
-  Connection* raw = s.m.listen("tcp://127.0.0.1:0", false);
+  Connection* raw = mg::proto::listen(s.m, "tcp://127.0.0.1:0", false);
   ASSERT_NE(raw, nullptr);
   Client c1(s.port);
   uint64_t a = s.accept(c1);
@@ -1917,7 +1918,7 @@ TEST(ManagerClose, ShutdownGivesPollThenCloseForEveryConnection) {
   EXPECT_EQ(got, want);
   EXPECT_EQ(s.m.live_count(), 0u);
   EXPECT_TRUE(s.m.live_connections().empty());
-  EXPECT_EQ(s.m.listen("http://127.0.0.1:0", true), nullptr);
+  EXPECT_EQ(mg::proto::listen(s.m, "http://127.0.0.1:0", true), nullptr);
   ASSERT_TRUE(s.read_eof(c1));
   ASSERT_TRUE(s.read_eof(c2));
   size_t n = s.evs.size();

@@ -1,16 +1,13 @@
 #include "mg/manager.hpp"
 
-#include <fcntl.h>
+#include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/sendfile.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 
-#include "mg/http_reply.hpp"
 #include "mg/net.hpp"
 #include "mg/url.hpp"
 
@@ -18,35 +15,34 @@ namespace mg {
 
 namespace {
 constexpr int kMaxEvents = 256;
-constexpr size_t kReadChunk = 16 * 1024;
 constexpr size_t kMaxReadPerIteration = 64 * 1024;  // fairness between connections (spec §8.5)
 constexpr int kMaxAcceptsPerIteration = 64;
 constexpr uint64_t kAcceptBackoffMs = 100;           // after EMFILE/ENFILE (spec §8.5)
 constexpr uint64_t kLingerMs = 1000;                 // lingering close after an error response
 constexpr size_t kLingerMaxBytes = 1024 * 1024;
+constexpr int kActiveRounds = 4;  // output queued by handlers for connections already visited
+constexpr uint32_t kNotInHeap = UINT32_MAX;
 
 epoll_event* events_of(std::vector<uint8_t>& raw) { return reinterpret_cast<epoll_event*>(raw.data()); }
 
+// Bumped in every child of fork(): a manager created before the fork sees a newer
+// generation and knows its epoll set is shared with its parent.
+std::atomic<uint64_t> g_fork_generation{0};
+void on_fork_child() { g_fork_generation.fetch_add(1, std::memory_order_relaxed); }
+const bool g_atfork_registered = pthread_atfork(nullptr, nullptr, on_fork_child) == 0;
+
 }  // namespace
 
-uint64_t monotonic_ms() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
-}
-
 Manager::Manager(const Limits& limits) : limits_(limits) {
-  http_limits_.max_request_line = limits.max_request_line;
-  http_limits_.max_header_bytes = limits.max_header_bytes;
-  http_limits_.max_headers = limits.max_headers;
-  header_scratch_.resize(limits.max_headers + 1);
+  (void)g_atfork_registered;
+  fork_generation_ = g_fork_generation.load(std::memory_order_relaxed);
   events_raw_.resize(sizeof(epoll_event) * kMaxEvents);
   epfd_ = epoll_create1(EPOLL_CLOEXEC);
   evfd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (epfd_ >= 0 && evfd_ >= 0) {
     epoll_event ev{};
     ev.events = EPOLLIN;
-    ev.data.ptr = nullptr;  // the internal wake channel
+    ev.data.u64 = 0;  // the internal wake channel; connection ids start at 1
     epoll_ctl(epfd_, EPOLL_CTL_ADD, evfd_, &ev);
   }
   now_ = monotonic_ms();
@@ -58,13 +54,14 @@ Manager::~Manager() {
   for (Connection* c = head_; c;) {
     Connection* next = c->next;
     if (c->fd >= 0) ::close(c->fd);
-    if (c->file.fd >= 0) ::close(c->file.fd);
     delete c;
     c = next;
   }
   if (epfd_ >= 0) ::close(epfd_);
   if (evfd_ >= 0) ::close(evfd_);
 }
+
+bool Manager::forked() const { return g_fork_generation.load(std::memory_order_relaxed) != fork_generation_; }
 
 bool Manager::enable_wakeup() {
   if (!ok()) return false;
@@ -81,6 +78,8 @@ Connection* Manager::new_connection() {
   auto* c = new Connection;
   c->mgr = this;
   c->id = next_id_++;
+  c->io = std::make_unique<PlainStream>(&pool_);
+  c->rx.set_pool(&pool_);
   c->prev = tail_;
   if (tail_) tail_->next = c; else head_ = c;
   tail_ = c;
@@ -102,8 +101,18 @@ std::vector<Connection*> Manager::live_connections() const {
   return out;
 }
 
-Connection* Manager::listen(std::string_view url_text, bool http) {
-  if (shut_down_ || !ok()) return nullptr;
+void Manager::activate(Connection* c) {
+  if (c->in_active || c->is_closed) return;
+  c->in_active = true;
+  c->next_active = nullptr;
+  if (active_tail_) active_tail_->next_active = c; else active_ = c;
+  active_tail_ = c;
+}
+
+Connection* Manager::listen(std::string_view url_text, bool http, DriverFactory child) {
+  if (shut_down_ || !ok() || forked()) return nullptr;
+  // No datagram transport yet: a udp:// listener must not become a stream socket.
+  if (url::scheme_is(url_text, "udp")) return nullptr;
   url::Parts parts = url::split(url_text);
   int port = url::port(url_text);
   if (port < 0) return nullptr;
@@ -114,11 +123,13 @@ Connection* Manager::listen(std::string_view url_text, bool http) {
   now_ = monotonic_ms();
   Connection* c = new_connection();
   c->fd = fd;
+  c->io->attach(fd);
   c->is_listening = true;
   c->is_http = http;
   c->is_tls = url::is_ssl(url_text);
+  c->child_driver = child;
   c->local = bound;
-  listeners_++;
+  listeners_.push_back(c);
   update_interest(c);
   emit(c, EV_OPEN);
   return c;
@@ -135,14 +146,28 @@ void Manager::update_interest(Connection* c) {
     want = (c->is_full || c->rx_paused) ? 0 : (EPOLLIN | EPOLLRDHUP);
     if (c->want_write) want |= EPOLLOUT;
   }
+  if (want == 0) {
+    // Out of the set entirely: epoll reports EPOLLHUP/EPOLLERR whatever the mask, so a
+    // paused connection whose peer reset would otherwise wake every wait.
+    deregister(c);
+    return;
+  }
   if (c->registered && want == c->interest) return;
   epoll_event ev{};
   ev.events = want;
-  ev.data.ptr = c;
+  ev.data.u64 = c->id;  // an id, not a pointer: a stale event finds nothing
   if (epoll_ctl(epfd_, c->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, c->fd, &ev) == 0) {
     c->registered = true;
     c->interest = want;
   }
+}
+
+void Manager::deregister(Connection* c) {
+  if (!c->registered) return;
+  c->registered = false;
+  c->interest = 0;
+  // In a forked child the epoll set is the parent's: leave its registrations alone.
+  if (!forked()) epoll_ctl(epfd_, EPOLL_CTL_DEL, c->fd, nullptr);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -150,7 +175,7 @@ void Manager::update_interest(Connection* c) {
 
 int Manager::prepare_wait(int timeout_ms) {
   now_ = monotonic_ms();
-  if (wake_pending_.load(std::memory_order_acquire)) return 0;
+  if (wake_pending_.load(std::memory_order_acquire) || active_) return 0;
   int64_t wait = timeout_ms < 0 ? -1 : timeout_ms;
   auto shorten = [&](uint64_t deadline) {
     int64_t d = deadline > now_ ? static_cast<int64_t>(deadline - now_) : 0;
@@ -166,25 +191,7 @@ int Manager::prepare_wait(int timeout_ms) {
     }
   }
   if (!resolves_.empty()) shorten(now_ + 10);  // lookups finish on other threads: check often
-  const size_t active = user_conns_;  // listeners count too (spec §8.1: live user connections)
-  for (Connection* c = head_; c && wait != 0; c = c->next) {
-    if (c->is_closed) continue;
-    if (c->is_closing || c->needs_parse || c->connect_done) return 0;
-    if (c->is_connecting) {
-      if (c->connect_deadline) shorten(c->connect_deadline);
-      continue;
-    }
-    if (c->ws.close_sent && c->ws.close_deadline) shorten(c->ws.close_deadline);
-    bool pending_out = !c->tx.empty() || c->file.fd >= 0;
-    if (c->is_draining && !pending_out && !c->linger_started) return 0;
-    if (pending_out && !c->want_write && !c->is_listening && c->fd >= 0) return 0;
-    if (c->listen_paused) {
-      if (c->paused_until) shorten(c->paused_until);
-      else if (!limits_.max_connections || active < limits_.max_connections) return 0;
-    }
-    uint64_t deadline;
-    if (timeout_of(c, deadline) != Timeout::None) shorten(deadline);
-  }
+  if (!heap_.empty()) shorten(heap_[0]->heap_key);
   return wait > INT32_MAX ? INT32_MAX : static_cast<int>(wait);
 }
 
@@ -199,14 +206,17 @@ void Manager::dispatch() {
   now_ = monotonic_ms();
   epoll_event* evs = events_of(events_raw_);
   for (int i = 0; i < nready_; i++) {
-    auto* c = static_cast<Connection*>(evs[i].data.ptr);
-    if (!c) {
+    uint64_t id = evs[i].data.u64;
+    if (id == 0) {
       uint64_t v;
       while (::read(evfd_, &v, sizeof v) > 0) {
       }
       continue;
     }
+    Connection* c = find(id);
+    if (!c || c->is_closed) continue;
     c->ready |= evs[i].events;
+    activate(c);
   }
   nready_ = 0;
 
@@ -215,82 +225,116 @@ void Manager::dispatch() {
   run_wakeups();
   if (shut_down_) return;
   if (!resolves_.empty()) run_resolves();
+  if (poll_events_) {
+    for (Connection* c = head_; c && !shut_down_; c = c->next)
+      if (!c->is_closed) emit(c, EV_POLL);
+  }
+  if (shut_down_) return;
+  process_active();
+  expire_deadlines();
+  process_active();
+  reclaim();
+}
 
-  const size_t max_conns = limits_.max_connections;
-  for (Connection* c = head_; c; c = c->next) {
-    if (c->is_closed) continue;
-    emit(c, EV_POLL);
-    if (c->is_closed || shut_down_) continue;
-    uint32_t r = c->ready;
-    c->ready = 0;
-    c->is_readable = r & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR);
-    c->is_writable = r & EPOLLOUT;
-    if (c->is_listening) {
-      if (c->listen_paused) {
-        bool resume = c->paused_until ? now_ >= c->paused_until
-                                      : (!max_conns || user_conns_ < max_conns);
-        if (resume) {
-          c->listen_paused = false;
-          c->paused_until = 0;
-          update_interest(c);
-          do_accept(c);
-        }
-      } else if (r & EPOLLIN) {
+void Manager::process_active() {
+  for (int round = 0; round < kActiveRounds && active_ && !shut_down_; round++) {
+    Connection* list = active_;
+    active_ = active_tail_ = nullptr;
+    while (list && !shut_down_) {
+      Connection* c = list;
+      list = c->next_active;
+      c->next_active = nullptr;
+      c->in_active = false;
+      if (!c->is_closed) process(c);
+    }
+    // A shutdown from a handler leaves the rest unvisited: unlink them.
+    for (Connection* c = list; c;) {
+      Connection* n = c->next_active;
+      c->next_active = nullptr;
+      c->in_active = false;
+      c = n;
+    }
+  }
+}
+
+void Manager::process(Connection* c) {
+  const uint32_t r = c->ready;
+  c->ready = 0;
+  c->is_readable = r & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR);
+  c->is_writable = r & EPOLLOUT;
+  if (c->is_listening) {
+    if (c->listen_paused) {
+      bool resume = c->paused_until ? now_ >= c->paused_until
+                                    : (!limits_.max_connections || user_conns_ < limits_.max_connections);
+      if (resume) {
+        c->listen_paused = false;
+        c->paused_until = 0;
+        update_interest(c);
         do_accept(c);
       }
-      continue;
+    } else if (r & EPOLLIN) {
+      do_accept(c);
     }
-    if (c->is_connecting) {
-      if (c->connect_done || (r & (EPOLLOUT | EPOLLERR | EPOLLHUP))) finish_connect(c);
-      if (c->is_closed || c->is_connecting) {
-        if (!c->is_closed) check_timeouts(c);
-        continue;
-      }
+    if (!c->is_closed) {
+      if (c->is_closing) finish_close(c);
+      else schedule(c);
     }
-    if (c->is_readable) {
-      do_read(c);
-    } else if (c->needs_parse) {
-      c->needs_parse = false;
-      if (c->is_http) http_process(c);
-    }
-    if (c->is_closed) continue;
-    check_timeouts(c);
-    // Answer this connection now rather than after the whole batch: one send per
-    // connection either way, but the first peers of a batch are not kept waiting.
-    if (!c->is_closing && !c->is_connecting && (!c->tx.empty() || c->file.fd >= 0) && !c->want_write)
-      do_write(c);
+    c->is_readable = c->is_writable = false;
+    return;
   }
+  if (c->is_connecting) {
+    if (c->connect_done || (r & (EPOLLOUT | EPOLLERR | EPOLLHUP))) finish_connect(c);
+    if (c->is_closed) return;
+    if (c->is_connecting && !c->is_closing) {
+      schedule(c);
+      return;
+    }
+  }
+  // Buffered input first: a parsed request may mean no more input is wanted for now.
+  const bool resumed = c->resume_input;
+  if (resumed && !c->is_closing) {
+    c->resume_input = false;
+    if (c->driver) c->driver->on_data(*c);
+    if (c->is_closed) return;
+  }
+  // After a pause the socket is out of the epoll set: look at the kernel now.
+  if (c->is_readable || resumed) do_read(c);
+  if (!c->is_closed) after_io(c);
+}
 
-  // Output queued for connections already visited (timers, wakeups, other handlers).
-  for (Connection* c = head_; c; c = c->next) {
-    if (c->is_closed || c->is_closing || c->fd < 0 || c->is_connecting) continue;
-    if (c->tx.empty() && c->file.fd < 0) continue;
-    if (c->want_write && !c->is_writable) continue;
+// Flush, close or linger, give idle buffers back, then re-arm epoll and the deadline.
+void Manager::after_io(Connection* c) {
+  if (!c->is_closing && !c->is_connecting && c->fd >= 0 && c->output_pending() &&
+      (!c->want_write || c->is_writable))
     do_write(c);
+  if (c->is_closed) return;
+  if (c->is_closing) {
+    finish_close(c);
+    return;
   }
-
-  for (Connection* c = head_; c; c = c->next) {
-    if (c->is_closed) continue;
-    if (c->is_closing) {
+  if (c->is_draining && !c->output_pending()) {
+    if (!c->linger) {
       finish_close(c);
-      continue;
+      return;
     }
-    if (c->is_draining && c->tx.empty() && c->file.fd < 0) {
-      if (!c->linger) {
-        finish_close(c);
-      } else if (!c->linger_started) {
-        // Lingering close (spec §6.3): stop sending, keep reading briefly so the peer
-        // reads our error response instead of a reset.
-        ::shutdown(c->fd, SHUT_WR);
-        c->linger_started = true;
-        c->linger_deadline = now_ + kLingerMs;
-        if (c->eof) finish_close(c);
-      } else if (c->eof || now_ >= c->linger_deadline || c->linger_bytes > kLingerMaxBytes) {
-        finish_close(c);
-      }
+    if (!c->linger_started) {
+      // Lingering close (spec §6.3): stop sending, keep reading briefly so the peer
+      // reads our error response instead of a reset.
+      c->io->shutdown_write();
+      c->linger_started = true;
+      c->linger_deadline = now_ + kLingerMs;
+    }
+    if (c->eof || now_ >= c->linger_deadline || c->linger_bytes > kLingerMaxBytes) {
+      finish_close(c);
+      return;
     }
   }
-  reclaim();
+  if (c->rx.empty()) c->rx.release();
+  if (!c->output_pending()) c->tx().release();
+  c->retired.reset();
+  c->is_readable = c->is_writable = false;
+  update_interest(c);
+  schedule(c);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -318,197 +362,217 @@ void Manager::do_accept(Connection* lc) {
     }
     Connection* c = new_connection();
     c->fd = fd;
+    c->io->attach(fd);
     c->is_accepted = true;
     c->is_http = lc->is_http;
     c->is_tls = lc->is_tls;
+    c->tls_pending = lc->is_tls;  // no TLS transport yet: such children fail below
     c->local = local;
     c->remote = remote;
     c->listener = lc;
+    if (lc->child_driver) c->driver = lc->child_driver(*c);
     update_interest(c);
     emit(c, EV_OPEN);
     if (!c->is_closed) emit(c, EV_ACCEPT);
     c->listener = nullptr;
+    // Spec §3.6: a TLS-scheme child without TLS options never talks plaintext.
+    if (!c->is_closed && c->tls_pending) error(c, "TLS not initialized");
+    if (!c->is_closed) {
+      if (c->is_closing || c->is_draining || c->output_pending()) activate(c);
+      schedule(c);
+    }
     if (lc->is_closed || shut_down_) return;
   }
 }
 
 void Manager::do_read(Connection* c) {
-  if (c->is_full) return;  // back-pressure: leave input in the kernel
-  if (c->is_http && c->rx.size() - c->rx_off >= limits_.max_recv) {
-    // Pipelined input piles up behind a deferred response: leave the rest in the kernel.
-    c->rx_paused = true;
-    update_interest(c);
+  if (c->is_full || c->rx_paused) return;  // back-pressure: leave input in the kernel
+  if (c->driver && !c->driver->wants_input(*c)) {
+    c->rx_paused = true;  // resume_input() lifts it
     return;
   }
-  size_t total = 0;
-  bool eof = false;
-  while (total < kMaxReadPerIteration) {
-    char* p = c->rx.tail(kReadChunk);
-    if (!p) {
-      error(c, "MG_MAX_RECV_SIZE");
-      return;
-    }
-    ssize_t n = ::recv(c->fd, p, kReadChunk, 0);
-    if (n > 0) {
-      c->rx.commit(static_cast<size_t>(n));
-      total += static_cast<size_t>(n);
-      if (static_cast<size_t>(n) < kReadChunk) break;
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-    eof = true;  // orderly EOF or reset: no ERROR event (spec §5.6 R7)
-    break;
+  ReadResult rr = c->io->read(c->rx, kMaxReadPerIteration);
+  if (rr.oom) {
+    error(c, "MG_MAX_RECV_SIZE");
+    return;
   }
   if (c->linger_started || (c->linger && c->is_draining)) {
-    c->linger_bytes += c->rx.size() - c->rx_off;
+    c->linger_bytes += c->rx.size();
     c->rx.clear();
-    c->rx_off = 0;
-    if (eof) c->eof = true;
+    if (rr.eof) c->eof = true;
     return;
   }
-  if (total > 0) {
+  if (rr.bytes > 0) {
     c->idle_since = now_;
-    if (c->is_draining && c->is_http && !c->is_client && !c->is_websocket) {
-      c->rx.clear();  // the connection is closing: later requests are never parsed
-      c->rx_off = 0;
-    } else if (c->is_websocket) {
-      ws_process(c);
-    } else if (c->is_http) {
-      if (c->is_client) http_client_process(c);
-      else http_process(c);
-    } else if (c->rx.size() > limits_.max_recv) {
-      error(c, "MG_MAX_RECV_SIZE");
-      return;
-    }
+    if (c->driver) c->driver->on_data(*c);
     if (c->is_closed || c->is_closing) return;
     emit(c, EV_READ);
     if (c->is_closed) return;
   }
-  if (eof) {
+  if (rr.eof) {
     c->eof = true;
-    if (c->is_client && c->is_http && !c->is_websocket && !http_client_eof(c)) return;
-    // Flush what the handler queued (a complete request followed by EOF still gets
-    // its answer), then close.
-    if (c->tx.empty() && c->file.fd < 0) c->is_closing = true;
-    else c->is_draining = true;
+    if (c->driver) c->driver->on_eof(*c);
+    if (c->is_closed) return;
+    // Flush what the handler queued (a complete request followed by EOF still gets its
+    // answer), then close.
+    if (c->output_pending()) c->is_draining = true;
+    else c->is_closing = true;
   }
 }
 
 void Manager::do_write(Connection* c) {
-  bool wrote = false;
-  while (!c->tx.empty()) {
-    ssize_t n = ::send(c->fd, c->tx.data(), c->tx.size(), MSG_NOSIGNAL);
-    if (n > 0) {
-      c->tx.consume(static_cast<size_t>(n));
-      wrote = true;
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      c->want_write = true;
-      break;
-    }
-    c->is_closing = true;  // peer gone
-    c->tx.clear();
-    break;
+  FlushResult fr = c->io->flush();
+  if (fr.failed) c->is_closing = true;  // peer gone, or a file shrank under us
+  c->want_write = fr.blocked;
+  if (fr.blocked) {
+    if (fr.bytes || !c->send_stalled_since) c->send_stalled_since = now_;
+  } else {
+    c->send_stalled_since = 0;
   }
-  if (c->tx.empty() && c->file.fd >= 0 && !c->is_closing) {
-    while (c->file.remaining > 0) {
-      off_t off = static_cast<off_t>(c->file.offset);
-      size_t want = std::min<uint64_t>(c->file.remaining, 1u << 20);
-      ssize_t n = ::sendfile(c->fd, c->file.fd, &off, want);
-      if (n > 0) {
-        c->file.offset += static_cast<uint64_t>(n);
-        c->file.remaining -= static_cast<uint64_t>(n);
-        wrote = true;
-        continue;
-      }
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-        c->want_write = true;
-        break;
-      }
-      c->is_closing = true;  // file shrank or socket failed: the framing is broken
-      break;
-    }
-    if (c->file.remaining == 0 || c->is_closing) {
-      ::close(c->file.fd);
-      c->file = FileStream{};
-      if (!c->is_closing) response_complete(c, false);
-    }
-  }
-  if (c->tx.empty() && c->file.fd < 0) {
-    c->want_write = false;
+  if (fr.file_finished && !c->is_closing && c->driver) c->driver->on_file_sent(*c);
+  if (c->is_closed) return;
+  if (!c->output_pending()) {
     // Idle from here (keep-alive): a response completed by another thread while the loop
     // waited stamped idle_since with the now_ of before that wait.
     c->idle_since = now_;
-    c->tx.shrink_if_idle();
   }
-  if (c->is_full && c->tx.size() < limits_.send_low_water) c->is_full = false;
-  update_interest(c);
-  if (wrote && !c->is_closed) emit(c, EV_WRITE);
+  if (c->is_full && c->io->queued() < limits_.send_low_water) c->is_full = false;
+  if (fr.bytes && !c->is_closed) emit(c, EV_WRITE);
 }
 
-void Manager::after_output(Connection* c) {
-  if (!c->is_full && c->tx.size() > limits_.send_high_water && !c->is_listening) {
-    c->is_full = true;
-    update_interest(c);
-  }
+void Manager::output_queued(Connection* c) {
+  if (c->is_closed) return;
+  if (!c->is_full && c->io->queued() > limits_.send_high_water && !c->is_listening) c->is_full = true;
+  activate(c);
 }
 
 bool Manager::send(Connection* c, const void* data, size_t len) {
   if (c->is_closed) return false;
-  if (!c->tx.append(data, len)) return false;
-  after_output(c);
+  if (!c->tx().append(data, len)) return false;
+  output_queued(c);
   return true;
 }
 
-// ---------------------------------------------------------------------------------------
-// Timeouts (spec §8.1): apply to connections of HTTP listeners until upgraded.
-
-Manager::Timeout Manager::timeout_of(const Connection* c, uint64_t& deadline) const {
-  if (c->linger_started) {
-    deadline = c->linger_deadline;
-    return Timeout::Linger;
-  }
-  if (!c->is_accepted || !c->is_http || c->is_websocket || c->is_closing || c->is_draining)
-    return Timeout::None;
-  const HttpServerState& st = c->http;
-  if (st.in_body) {
-    if (!limits_.body_timeout_ms) return Timeout::None;
-    deadline = st.body_seen_ms + limits_.body_timeout_ms;
-    return Timeout::Body;
-  }
-  if (st.head_start_ms && c->rx.size() > c->rx_off && !st.outstanding) {
-    if (!limits_.header_timeout_ms) return Timeout::None;
-    deadline = st.head_start_ms + limits_.header_timeout_ms;
-    return Timeout::Header;
-  }
-  if (!st.outstanding && c->tx.empty() && c->file.fd < 0 && c->rx.size() == c->rx_off) {
-    if (!limits_.keepalive_timeout_ms) return Timeout::None;
-    deadline = c->idle_since + limits_.keepalive_timeout_ms;
-    return Timeout::Keepalive;
-  }
-  return Timeout::None;
+void Manager::resume_input(Connection* c) {
+  if (c->is_closed) return;
+  c->rx_paused = false;
+  c->resume_input = true;
+  activate(c);
 }
 
-void Manager::check_timeouts(Connection* c) {
+void Manager::replace_driver(Connection* c, std::unique_ptr<Driver> d) {
+  c->retired = std::move(c->driver);
+  c->driver = std::move(d);
+}
+
+// ---------------------------------------------------------------------------------------
+// Deadlines
+
+uint64_t Manager::deadline_of(const Connection* c) const {
+  uint64_t d = 0;
+  auto take = [&](uint64_t x) {
+    if (x && (!d || x < d)) d = x;
+  };
+  if (c->is_closed) return 0;
+  if (c->is_listening) {
+    if (c->listen_paused) take(c->paused_until);
+    return d;
+  }
   if (c->is_connecting) {
-    if (c->connect_deadline && now_ >= c->connect_deadline) error(c, "connect timeout");
-    return;
+    take(c->connect_deadline);
+    return d;
   }
-  if (c->ws.close_sent && c->ws.close_deadline && now_ >= c->ws.close_deadline) {
-    c->is_closing = true;  // the peer never answered our close frame
-    return;
+  if (c->linger_started) take(c->linger_deadline);
+  if (c->want_write && c->send_stalled_since && limits_.send_timeout_ms)
+    take(c->send_stalled_since + limits_.send_timeout_ms);
+  if (c->driver && !c->is_closing && !c->linger_started) take(c->driver->deadline(*c));
+  return d;
+}
+
+void Manager::schedule(Connection* c) {
+  uint64_t d = deadline_of(c);
+  if (!d) return;  // an entry left in the heap is dropped when it comes due
+  if (c->heap_index == kNotInHeap) {
+    c->heap_key = d;
+    c->heap_index = static_cast<uint32_t>(heap_.size());
+    heap_.push_back(c);
+    heap_up(c->heap_index);
+  } else if (d < c->heap_key) {
+    c->heap_key = d;
+    heap_up(c->heap_index);
   }
-  uint64_t deadline = 0;
-  Timeout kind = timeout_of(c, deadline);
-  if (kind == Timeout::None || kind == Timeout::Linger || now_ < deadline) return;
-  if (kind == Timeout::Keepalive) {
-    c->is_closing = true;  // silent close
-  } else {
-    http_reject(c, 408, "HTTP request timeout");
+}
+
+void Manager::expire_deadlines() {
+  while (!heap_.empty() && heap_[0]->heap_key <= now_ && !shut_down_) {
+    Connection* c = heap_[0];
+    uint64_t d = deadline_of(c);
+    if (d == 0) {
+      heap_remove(c);
+    } else if (d > now_) {
+      c->heap_key = d;  // the deadline moved on since it was scheduled
+      heap_down(0);
+    } else {
+      heap_remove(c);
+      on_deadline(c);
+    }
+  }
+}
+
+void Manager::on_deadline(Connection* c) {
+  if (c->is_listening) {
+    activate(c);  // the accept back-off is over
+  } else if (c->is_connecting) {
+    error(c, "connect timeout");
+  } else if (c->linger_started && now_ >= c->linger_deadline) {
+    activate(c);
+  } else if (c->want_write && c->send_stalled_since && limits_.send_timeout_ms &&
+             now_ >= c->send_stalled_since + limits_.send_timeout_ms) {
+    // A peer that stopped reading (slow-read denial of service) loses its connection.
+    c->io->discard_output();
+    error(c, "send timeout");
+  } else if (c->driver) {
+    c->driver->on_timeout(*c);
+    activate(c);
+  }
+}
+
+void Manager::heap_swap(size_t a, size_t b) {
+  std::swap(heap_[a], heap_[b]);
+  heap_[a]->heap_index = static_cast<uint32_t>(a);
+  heap_[b]->heap_index = static_cast<uint32_t>(b);
+}
+
+void Manager::heap_up(size_t i) {
+  while (i > 0) {
+    size_t parent = (i - 1) / 2;
+    if (heap_[parent]->heap_key <= heap_[i]->heap_key) break;
+    heap_swap(i, parent);
+    i = parent;
+  }
+}
+
+void Manager::heap_down(size_t i) {
+  for (;;) {
+    size_t l = 2 * i + 1, r = l + 1, m = i;
+    if (l < heap_.size() && heap_[l]->heap_key < heap_[m]->heap_key) m = l;
+    if (r < heap_.size() && heap_[r]->heap_key < heap_[m]->heap_key) m = r;
+    if (m == i) return;
+    heap_swap(i, m);
+    i = m;
+  }
+}
+
+void Manager::heap_remove(Connection* c) {
+  size_t i = c->heap_index;
+  if (i == kNotInHeap) return;
+  size_t last = heap_.size() - 1;
+  if (i != last) heap_swap(i, last);
+  heap_.pop_back();
+  c->heap_index = kNotInHeap;
+  if (i < heap_.size()) {
+    heap_up(i);
+    heap_down(i);
   }
 }
 
@@ -517,17 +581,31 @@ void Manager::check_timeouts(Connection* c) {
 
 void Manager::close_now(Connection* c) {
   if (c->is_closed) return;
-  c->tx.clear();
+  c->io->discard_output();
   finish_close(c);
 }
 
 void Manager::drain(Connection* c) {
-  if (!c->is_closed) c->is_draining = true;
+  if (c->is_closed) return;
+  c->is_draining = true;
+  activate(c);
+}
+
+void Manager::drain_lingering(Connection* c) {
+  if (c->is_closed) return;
+  c->linger = true;
+  drain(c);
+}
+
+void Manager::mark_closing(Connection* c) {
+  if (c->is_closed) return;
+  c->is_closing = true;
+  activate(c);
 }
 
 void Manager::error(Connection* c, std::string_view text) {
   if (c->is_closed) return;
-  c->is_closing = true;
+  mark_closing(c);
   emit(c, EV_ERROR, &text);
 }
 
@@ -536,18 +614,25 @@ void Manager::finish_close(Connection* c) {
   c->is_closed = true;  // makes close() inside the CLOSE handler a no-op
   c->is_closing = true;
   if (c->fd >= 0) {
-    ::close(c->fd);  // also removes it from epoll
+    deregister(c);  // before close: a forked child's copy of the fd must not keep it in our set
+    ::close(c->fd);
     c->fd = -1;
+    c->io->attach(-1);
   }
-  if (c->file.fd >= 0) {
-    ::close(c->file.fd);
-    c->file = FileStream{};
-  }
+  c->io->discard_output();
+  heap_remove(c);
   user_conns_--;
-  if (c->is_listening) listeners_--;
+  if (c->is_listening) std::erase(listeners_, c);
   by_id_.erase(c->id);
   has_closed_ = true;
   emit(c, EV_CLOSE);
+  resume_listeners();
+}
+
+// A listener paused at max_connections accepts again once a connection closed.
+void Manager::resume_listeners() {
+  for (Connection* l : listeners_)
+    if (l->listen_paused && !l->paused_until) activate(l);
 }
 
 void Manager::reclaim() {
@@ -556,9 +641,13 @@ void Manager::reclaim() {
   for (Connection* c = head_; c;) {
     Connection* next = c->next;
     if (c->is_closed) {
-      if (c->prev) c->prev->next = c->next; else head_ = c->next;
-      if (c->next) c->next->prev = c->prev; else tail_ = c->prev;
-      delete c;
+      if (c->in_active) {
+        has_closed_ = true;  // still linked on the active list: reclaimed next time
+      } else {
+        if (c->prev) c->prev->next = c->next; else head_ = c->next;
+        if (c->next) c->next->prev = c->prev; else tail_ = c->prev;
+        delete c;
+      }
     }
     c = next;
   }
@@ -580,9 +669,16 @@ void Manager::shutdown() {
   for (Connection* c = head_; c; c = c->next) {
     if (c->is_closed) continue;
     emit(c, EV_POLL);
-    c->tx.clear();
+    c->io->discard_output();
     finish_close(c);
   }
+  for (Connection* c = active_; c;) {
+    Connection* n = c->next_active;
+    c->next_active = nullptr;
+    c->in_active = false;
+    c = n;
+  }
+  active_ = active_tail_ = nullptr;
   reclaim();
 }
 
@@ -623,6 +719,7 @@ void Manager::run_timers() {
     std::erase_if(timers_, [](const std::shared_ptr<TimerRec>& t) { return !t->active.load(); });
     std::make_heap(timers_.begin(), timers_.end(), later);
   }
+  if (timers_.empty() || timers_.front()->deadline > now_) return;
   // Collect what is due first, so timers added by callbacks wait for the next poll().
   std::vector<std::shared_ptr<TimerRec>> due;
   while (!timers_.empty() && timers_.front()->deadline <= now_) {

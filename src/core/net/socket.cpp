@@ -11,6 +11,8 @@
 
 #include "mg/net.hpp"
 
+#include <cerrno>
+
 namespace mg {
 
 uint16_t Address::port() const {
@@ -91,6 +93,54 @@ int accept_one(int lfd, Address& remote, Address& local) {
   local.len = sizeof local.ss;
   getsockname(fd, reinterpret_cast<sockaddr*>(&local.ss), &local.len);
   return fd;
+}
+
+bool literal_address(std::string_view host, uint16_t port, Address& out) {
+  if (host == "localhost") host = "127.0.0.1";
+  std::string h(host);
+  if (h.size() > 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+  out = Address{};
+  auto& a6 = reinterpret_cast<sockaddr_in6&>(out.ss);
+  if (inet_pton(AF_INET6, h.c_str(), &a6.sin6_addr) == 1) {
+    a6.sin6_family = AF_INET6;
+    a6.sin6_port = htons(port);
+    out.len = sizeof(sockaddr_in6);
+    return true;
+  }
+  auto& a4 = reinterpret_cast<sockaddr_in&>(out.ss);
+  if (inet_pton(AF_INET, h.c_str(), &a4.sin_addr) == 1) {
+    a4.sin_family = AF_INET;
+    a4.sin_port = htons(port);
+    out.len = sizeof(sockaddr_in);
+    return true;
+  }
+  return false;
+}
+
+int start_connect(const Address& remote, bool& done) {
+  done = false;
+  int fd = ::socket(remote.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&remote.ss), remote.len);
+  if (rc != 0 && errno != EINPROGRESS) {
+    ::close(fd);
+    return -1;
+  }
+  done = rc == 0;
+  return fd;
+}
+
+int finish_connect(int fd, Address& local) {
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+  if (err != 0) return err;
+  local = Address{};
+  local.len = sizeof local.ss;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&local.ss), &local.len);
+  return 0;
 }
 
 }  // namespace net

@@ -7,7 +7,7 @@
 #include <cstdarg>
 #include <cstdio>
 
-#include "mg/manager.hpp"  // monotonic_ms
+#include "mg/clock.hpp"
 
 namespace mg {
 

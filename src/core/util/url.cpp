@@ -1,6 +1,6 @@
 #include "mg/url.hpp"
 
-#include "mg/http_parser.hpp"
+#include "mg/strings.hpp"
 
 namespace mg::url {
 
@@ -39,7 +39,6 @@ Parts split(std::string_view url) {
 }
 
 uint16_t default_port(std::string_view scheme) {
-  using http::iequals;
   if (iequals(scheme, "http") || iequals(scheme, "ws")) return 80;
   if (iequals(scheme, "https") || iequals(scheme, "wss")) return 443;
   if (iequals(scheme, "mqtt")) return 1883;
@@ -62,8 +61,12 @@ int port(std::string_view url) {
 bool is_ssl(std::string_view url) {
   // Schemes are case-insensitive (RFC 3986 §3.1), as in is_http_scheme().
   for (std::string_view s : {"https:", "wss:", "mqtts:", "ssl:", "tls:", "tcps:"})
-    if (url.size() >= s.size() && http::iequals(url.substr(0, s.size()), s)) return true;
+    if (url.size() >= s.size() && iequals(url.substr(0, s.size()), s)) return true;
   return false;
+}
+
+bool scheme_is(std::string_view url, std::string_view scheme) {
+  return url.size() > scheme.size() && url[scheme.size()] == ':' && iequals(url.substr(0, scheme.size()), scheme);
 }
 
 bool is_ssl_exact(std::string_view url) {
@@ -101,7 +104,7 @@ std::string encode(std::string_view data) {
 
 bool is_http_scheme(std::string_view url) {
   for (std::string_view s : {"http://", "https://", "ws://", "wss://"})
-    if (url.size() >= s.size() && http::iequals(url.substr(0, s.size()), s)) return true;
+    if (url.size() >= s.size() && iequals(url.substr(0, s.size()), s)) return true;
   return false;
 }
 

@@ -20,6 +20,8 @@ uint16_t default_port(std::string_view scheme);
 // Explicit port or the default; -1 if the port text is not a valid 0-65535 number.
 int port(std::string_view url);
 bool is_ssl(std::string_view url);
+// True if the URL's scheme is `scheme` (case-insensitive), e.g. scheme_is(u, "udp").
+bool scheme_is(std::string_view url, std::string_view scheme);
 // url_is_ssl() (spec §4): the same prefixes, compared case-sensitively as the spec states.
 bool is_ssl_exact(std::string_view url);
 // True if the URL scheme implies HTTP parsing (http, https, ws, wss; case-insensitive).

@@ -1,6 +1,6 @@
 #include "mg/form.hpp"
 
-#include "mg/http_parser.hpp"  // iequals
+#include "mg/strings.hpp"
 
 namespace mg::http {
 

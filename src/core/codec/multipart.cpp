@@ -1,7 +1,7 @@
 // multipart/form-data part parser (RFC 7578 / RFC 2046 §5.1.1). Written for this project.
 #include "mg/multipart.hpp"
 
-#include "mg/http_parser.hpp"  // iequals
+#include "mg/strings.hpp"
 
 namespace mg::http {
 namespace {

@@ -16,7 +16,7 @@
 
 #include <cstring>
 
-#include "../http/scan.hpp"
+#include "scan.hpp"
 #include "mg/base64.hpp"
 
 namespace mg::ws {

@@ -2,6 +2,7 @@
 // Pure codecs: they take a byte span, never allocate, never read past the span,
 // and report complete / incomplete / error. All string_views point into the input.
 #pragma once
+#include "mg/strings.hpp"
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -83,8 +84,7 @@ ParseResult parse_request(std::string_view input, Request& out, std::span<Header
 // Case-insensitive lookup of the first header named `name`; nullptr if absent.
 const Header* find_header(const Request& req, std::string_view name);
 
-// ASCII case-insensitive equality.
-bool iequals(std::string_view a, std::string_view b);
+using mg::iequals;  // util/strings.hpp
 
 // True if `s` is an RFC 9110 token (non-empty, tchar only).
 bool is_token(std::string_view s);

@@ -1,0 +1,112 @@
+// Outbound stream connections: name resolution (spec §6.11) and non-blocking connect
+// (spec §5.6 R3).
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "mg/manager.hpp"
+#include "mg/net.hpp"
+#include "mg/resolver.hpp"
+#include "mg/url.hpp"
+
+namespace mg {
+
+namespace {
+constexpr uint64_t kDnsTimeoutMs = 3000;
+}  // namespace
+
+Connection* Manager::connect(std::string_view url_text, bool http, std::unique_ptr<Driver> driver) {
+  if (shut_down_ || !ok() || forked()) return nullptr;
+  if (url::scheme_is(url_text, "udp")) return nullptr;  // no datagram transport yet
+  url::Parts parts = url::split(url_text);
+  int port = url::port(url_text);
+  if (parts.host.empty() || port < 0) return nullptr;
+  now_ = monotonic_ms();
+  Connection* c = new_connection();
+  c->is_client = true;
+  c->is_http = http;
+  c->is_tls = url::is_ssl(url_text);
+  c->tls_pending = c->is_tls;
+  c->driver = std::move(driver);
+  c->local.ss.ss_family = AF_INET;  // ("0.0.0.0", 0) until connected
+  emit(c, EV_OPEN);
+  if (c->is_closed || c->is_closing) return c;
+  Address addr;
+  if (net::literal_address(parts.host, static_cast<uint16_t>(port), addr)) {
+    c->remote = addr;
+    emit(c, EV_RESOLVE);
+    if (!c->is_closed && !c->is_closing) start_connect(c);
+    return c;
+  }
+  try {
+    resolves_.emplace_back(c->id, net::resolve_async(std::string(parts.host), static_cast<uint16_t>(port)));
+    c->resolving = true;
+    c->connect_deadline = now_ + kDnsTimeoutMs;
+  } catch (...) {
+    error(c, "DNS error");
+  }
+  return c;
+}
+
+void Manager::run_resolves() {
+  for (size_t i = 0; i < resolves_.size();) {
+    auto [id, job] = resolves_[i];
+    bool done = job->done.load(std::memory_order_acquire);
+    Connection* c = find(id);
+    if (!done && c && !c->is_closed && now_ < c->connect_deadline) {
+      i++;
+      continue;
+    }
+    resolves_.erase(resolves_.begin() + static_cast<long>(i));
+    if (!c || c->is_closed || c->is_closing || !c->resolving) continue;
+    c->resolving = false;
+    c->connect_deadline = 0;
+    if (!done) {
+      error(c, "DNS timeout");
+    } else if (job->gai_error != 0) {
+      error(c, net::lookup_error(*job));
+    } else {
+      c->remote = job->result;
+      emit(c, EV_RESOLVE);
+      if (!c->is_closed && !c->is_closing) start_connect(c);
+    }
+  }
+}
+
+void Manager::start_connect(Connection* c) {
+  bool done = false;
+  int fd = net::start_connect(c->remote, done);
+  if (fd < 0) {
+    error(c, "socket error");
+    return;
+  }
+  c->fd = fd;
+  c->io->attach(fd);
+  c->is_connecting = true;
+  c->connect_done = done;  // still reported from the next poll (R3)
+  c->connect_deadline = limits_.connect_timeout_ms ? now_ + limits_.connect_timeout_ms : 0;
+  update_interest(c);
+  if (done) activate(c);
+  schedule(c);
+}
+
+// Called when the socket of a connecting connection became writable (or failed).
+void Manager::finish_connect(Connection* c) {
+  if (net::finish_connect(c->fd, c->local) != 0) {
+    error(c, "socket error");
+    return;
+  }
+  c->is_connecting = false;
+  c->connect_done = false;
+  c->connect_deadline = 0;
+  c->idle_since = now_;
+  update_interest(c);
+  if (c->tls_pending) {
+    // Spec §3.6: TLS would start here; until a TLS transport exists, never plaintext.
+    c->io->discard_output();
+    error(c, "TLS not initialized");
+    return;
+  }
+  emit(c, EV_CONNECT);
+}
+
+}  // namespace mg

@@ -1,0 +1,80 @@
+// The core connection: a socket, its transport, its driver and the loop's bookkeeping.
+// It holds no protocol state; drivers do.
+#pragma once
+#include <cstdint>
+#include <memory>
+
+#include "mg/address.hpp"
+#include "mg/buffer.hpp"
+#include "mg/driver.hpp"
+#include "mg/transport.hpp"
+
+namespace mg {
+
+class Manager;
+using DriverFactory = std::unique_ptr<Driver> (*)(Connection& child);
+
+struct Connection {
+  Manager* mgr = nullptr;
+  uint64_t id = 0;
+  int fd = -1;
+  Connection* prev = nullptr;  // every live connection, in creation order
+  Connection* next = nullptr;
+  Connection* next_active = nullptr;  // the loop's list of connections with work to do
+  Connection* listener = nullptr;     // accepted connections: their listener (valid at OPEN/ACCEPT)
+  void* user = nullptr;               // owned by the binding
+  std::unique_ptr<Transport> io;      // every non-listening connection has one
+  std::unique_ptr<Driver> driver;
+  std::unique_ptr<Driver> retired;    // the driver replaced during this dispatch
+  DriverFactory child_driver = nullptr;  // listeners: the driver of accepted connections
+
+  // The spec's state flags (§3.2).
+  bool is_listening = false;
+  bool is_client = false;
+  bool is_accepted = false;
+  bool is_udp = false;
+  bool is_tls = false;
+  bool is_websocket = false;
+  bool is_http = false;
+  bool is_closing = false;
+  bool is_draining = false;
+  bool is_full = false;
+  bool is_readable = false;
+  bool is_writable = false;
+  bool is_closed = false;       // CLOSE delivered; memory reclaimed at end of iteration
+  bool is_connecting = false;
+
+  // Loop bookkeeping.
+  bool eof = false;
+  bool linger = false;          // after the flush: lingering close (error responses)
+  bool linger_started = false;
+  bool resume_input = false;    // the driver should look at buffered input again
+  bool connect_done = false;    // connect() completed at once: CONNECT waits for the next poll
+  bool resolving = false;
+  bool tls_pending = false;     // a TLS scheme without a TLS transport: fails at accept/connect
+  bool registered = false;      // in the epoll set
+  bool rx_paused = false;       // the driver wants no input for now
+  bool want_write = false;      // last flush blocked: wait for EPOLLOUT
+  bool in_active = false;       // on the active list
+  bool listen_paused = false;
+
+  uint32_t ready = 0;           // epoll events since the last dispatch
+  uint32_t interest = 0;        // events registered with epoll
+  uint32_t heap_index = UINT32_MAX;  // position in the deadline heap
+  uint64_t heap_key = 0;
+  uint64_t paused_until = 0;    // listener paused after EMFILE
+  uint64_t linger_deadline = 0;
+  size_t linger_bytes = 0;
+  uint64_t idle_since = 0;      // last input or completed output (keep-alive)
+  uint64_t send_stalled_since = 0;  // output blocked without progress since (send_timeout)
+  uint64_t connect_deadline = 0;
+
+  Address local, remote;
+  Buffer rx;
+
+  Buffer& tx() { return io->tx(); }
+  const Buffer& tx() const { return io->tx(); }
+  bool output_pending() const { return io && io->output_pending(); }
+};
+
+}  // namespace mg

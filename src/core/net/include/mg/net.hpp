@@ -1,0 +1,23 @@
+// Socket setup: address parsing and non-blocking listen/accept/connect (spec §3.1 URL rules).
+#pragma once
+#include <string_view>
+
+#include "mg/address.hpp"
+
+namespace mg::net {
+
+// Literal IPv4, bracketed IPv6, empty (0.0.0.0) or "localhost" (127.0.0.1).
+bool parse_listen_host(std::string_view host, uint16_t port, Address& out);
+// Literal IPv4, bracketed or bare IPv6, or "localhost"; false for names needing DNS.
+bool literal_address(std::string_view host, uint16_t port, Address& out);
+// Non-blocking, close-on-exec, SO_REUSEADDR listener with backlog SOMAXCONN; -1 on error.
+int open_listener(const Address& addr, Address& bound);
+// Accepts one connection (non-blocking, close-on-exec, TCP_NODELAY); -1 with errno.
+int accept_one(int lfd, Address& remote, Address& local);
+// Non-blocking TCP connect (TCP_NODELAY). Returns the socket or -1; `done` is true when
+// the connection completed at once.
+int start_connect(const Address& remote, bool& done);
+// Pending error of a connecting socket (0: connected); fills `local` on success.
+int finish_connect(int fd, Address& local);
+
+}  // namespace mg::net

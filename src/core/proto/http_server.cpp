@@ -1,0 +1,305 @@
+// HTTP/1.1 on server connections: feeds the request parser, delivers HTTP_HDRS and
+// HTTP_MSG, writes replies and static files, and decides keep-alive (spec §6.3, §6.5).
+#include <unistd.h>
+
+#include <algorithm>
+#include <charconv>
+#include <string>
+
+#include "drivers.hpp"
+#include "mg/http_body.hpp"
+#include "mg/http_reply.hpp"
+#include "mg/proto.hpp"
+
+namespace mg::proto {
+
+namespace {
+
+constexpr size_t kInlineFileBytes = 64 * 1024;  // smaller files are copied into the send buffer
+
+HttpMessage make_message(const http::Request& req, std::string_view in, std::string_view body) {
+  HttpMessage m;
+  m.method = req.method;
+  m.uri = req.uri;
+  m.query = req.query;
+  m.proto = req.proto;
+  m.headers = req.headers;
+  m.num_headers = req.num_headers;
+  m.head = in.substr(0, req.head_len);
+  m.body = body;
+  return m;
+}
+
+}  // namespace
+
+// A request is "outstanding" from HTTP_MSG until its response completes (spec §6.5).
+class HttpServerDriver final : public Driver {
+ public:
+  static constexpr char kTag = 0;
+  HttpServerDriver() : Driver(&kTag) {}
+
+  void on_data(Connection& c) override;
+  bool wants_input(const Connection& c) const override {
+    // Pipelined input piling up behind a deferred response stays in the kernel; a
+    // request in progress is bounded by max_header_bytes and max_body instead.
+    return !(outstanding && c.rx.size() >= c.mgr->limits().max_recv);
+  }
+  void on_file_sent(Connection& c) override { complete(c, false); }
+  uint64_t deadline(const Connection& c) const override;
+  void on_timeout(Connection& c) override;
+
+  void complete(Connection& c, bool close_requested);
+  void reject(Connection& c, int status, std::string_view err);
+
+  bool outstanding = false;
+  bool in_body = false;        // head parsed (HTTP_HDRS delivered), waiting for body bytes
+  bool close_after = false;    // request asked to close after the response
+  bool is_head = false;        // current request is HEAD: replies omit bodies
+  bool continue_sent = false;
+  bool awaiting_file = false;  // the response is a file still being sent
+  bool parsing = false;        // inside on_data's loop, which goes on by itself
+  size_t head_len = 0;
+  size_t scanned = 0;          // bytes of the pending head already searched for its end
+  size_t checked = 0;          // size of the incomplete head last validated
+  http::BodyFraming body;
+  uint64_t head_start_ms = 0;  // first byte of the current head (header_timeout)
+  uint64_t body_seen_ms = 0;   // last body byte (body_timeout)
+};
+
+namespace {
+HttpServerDriver* server_of(Connection* c) { return driver_as<HttpServerDriver>(c->driver.get()); }
+}  // namespace
+
+std::unique_ptr<Driver> make_http_server_driver(Connection&) { return std::make_unique<HttpServerDriver>(); }
+
+void HttpServerDriver::on_data(Connection& c) {
+  Manager& mgr = *c.mgr;
+  if (c.is_draining) {
+    c.rx.clear();  // the connection is closing: later requests are never parsed
+    return;
+  }
+  HttpShared& shared = http_shared(mgr);
+  const http::Limits& hl = shared.limits;
+  const Limits& limits = mgr.limits();
+  const uint64_t now = mgr.now();
+  struct Parsing {
+    bool& flag;
+    explicit Parsing(bool& f) : flag(f) { flag = true; }
+    ~Parsing() { flag = false; }
+  } parsing_scope(parsing);
+  while (!c.is_closed && !c.is_closing && !c.is_draining && !outstanding && !awaiting_file &&
+         c.driver.get() == this) {
+    if (!in_body) {
+      // RFC 9112 §2.2: ignore empty lines before a request line.
+      const char* p = c.rx.data();
+      size_t n = c.rx.size(), skip = 0;
+      while (skip < n && (p[skip] == '\n' || (p[skip] == '\r' && skip + 1 < n && p[skip + 1] == '\n')))
+        skip += p[skip] == '\n' ? 1 : 2;
+      if (skip) c.rx.consume(skip);
+    }
+    char* base = c.rx.data();
+    const size_t avail = c.rx.size();
+    if (avail == 0) break;
+    std::string_view in(base, avail);
+    http::Request req;
+    bool fresh = false;
+    if (!in_body) {
+      if (head_start_ms == 0) head_start_ms = now;
+      size_t end = http::find_head_end(in, scanned);
+      if (end == 0) {
+        // Validate an incomplete head early (garbage gets its 400 at once), but only when
+        // it has doubled or crossed the size limit, so a byte-at-a-time client costs O(n).
+        if (checked == 0 || avail >= 2 * checked || avail > hl.max_header_bytes) {
+          http::ParseResult r = http::parse_request(in, req, shared.scratch(), hl);
+          if (r.status == http::ParseStatus::Error) return reject(c, r.http_status, r.error);
+          checked = avail;
+        }
+        scanned = avail;
+        break;
+      }
+      http::ParseResult r = http::parse_request(in.substr(0, end), req, shared.scratch(), hl);
+      if (r.status != http::ParseStatus::Complete) {
+        if (r.status == http::ParseStatus::Error) return reject(c, r.http_status, r.error);
+        return reject(c, 400, "HTTP parse error: head");
+      }
+      if (req.body_kind == http::BodyKind::ContentLength && req.content_length > limits.max_body)
+        return reject(c, 413, "MG_MAX_RECV_SIZE");
+      head_len = req.head_len;
+      body.start(req.body_kind == http::BodyKind::Chunked         ? http::BodyFraming::Kind::Chunked
+                 : req.body_kind == http::BodyKind::ContentLength ? http::BodyFraming::Kind::Length
+                                                                  : http::BodyFraming::Kind::None,
+                 req.content_length);
+      close_after = !req.keep_alive;
+      is_head = req.method == "HEAD";
+      continue_sent = false;
+      in_body = true;
+      body_seen_ms = now;
+      fresh = true;
+    }
+
+    // Body framing, RFC 9112 §6.3.
+    http::BodyStep step = http::step_body(body, base, avail, head_len, hl, limits.max_body);
+    if (step.status == http::ParseStatus::Error) return reject(c, step.http_status, step.error);
+    const bool complete_msg = step.status == http::ParseStatus::Complete;
+    if (avail > head_len) body_seen_ms = now;
+
+    if (fresh) {
+      size_t tx_before = c.tx().size();
+      HttpMessage m = make_message(req, in, step.body);
+      mgr.emit(&c, EV_HTTP_HDRS, &m);
+      if (c.is_closed || c.is_closing || c.is_draining || c.driver.get() != this) break;
+      // RFC 9110 §10.1.1: ask for the body unless the handler already answered; an
+      // HTTP/1.0 request's expectation is ignored (1.0 clients do not know 1xx).
+      if (!complete_msg && req.expect_continue && req.minor_version >= 1 && c.tx().size() == tx_before &&
+          !continue_sent) {
+        c.tx().append("HTTP/1.1 100 Continue\r\n\r\n");
+        continue_sent = true;
+        mgr.output_queued(&c);
+      }
+    }
+    if (!complete_msg) break;
+    if (!fresh) {
+      http::ParseResult r = http::parse_request(in.substr(0, head_len), req, shared.scratch(), hl);
+      if (r.status != http::ParseStatus::Complete) return reject(c, 400, "HTTP parse error: head");
+    }
+    in_body = false;
+    scanned = 0;
+    checked = 0;
+    head_start_ms = 0;
+    outstanding = true;
+    // Consumed before the handler runs: the views stay valid (consume moves no bytes),
+    // and a reply given inside the handler sees no stale input.
+    c.rx.consume(step.msg_len);
+    HttpMessage m = make_message(req, in, step.body);
+    mgr.emit(&c, EV_HTTP_MSG, &m);
+  }
+  if (c.is_closed || c.driver.get() == this) return;
+  // Upgraded inside a handler: frames may follow the upgrade request.
+  if (!c.rx.empty() && c.driver) c.driver->on_data(c);
+}
+
+void HttpServerDriver::reject(Connection& c, int status, std::string_view err) {
+  Manager& mgr = *c.mgr;
+  mgr.emit(&c, EV_ERROR, &err);
+  in_body = false;
+  outstanding = false;
+  c.rx.clear();
+  if (c.is_closed || c.is_closing) return;
+  http::write_error_response(c.tx(), status);
+  mgr.output_queued(&c);
+  mgr.drain_lingering(&c);
+}
+
+void HttpServerDriver::complete(Connection& c, bool close_requested) {
+  const bool was_outstanding = outstanding || awaiting_file;
+  outstanding = false;
+  awaiting_file = false;
+  c.idle_since = c.mgr->now();
+  if (close_requested || (was_outstanding && close_after)) {
+    c.mgr->drain(&c);
+  } else if (was_outstanding && (c.rx_paused || (!c.rx.empty() && !parsing))) {
+    c.mgr->resume_input(&c);  // a pipelined request waits in the kernel or the buffer
+  }
+}
+
+// Spec §8.1: these apply to connections of HTTP listeners until upgraded.
+uint64_t HttpServerDriver::deadline(const Connection& c) const {
+  const Limits& l = c.mgr->limits();
+  if (!c.is_accepted || c.is_draining) return 0;
+  if (in_body) return l.body_timeout_ms ? body_seen_ms + l.body_timeout_ms : 0;
+  if (head_start_ms && !c.rx.empty() && !outstanding)
+    return l.header_timeout_ms ? head_start_ms + l.header_timeout_ms : 0;
+  if (!outstanding && !awaiting_file && !c.output_pending() && c.rx.empty())
+    return l.keepalive_timeout_ms ? c.idle_since + l.keepalive_timeout_ms : 0;
+  return 0;
+}
+
+void HttpServerDriver::on_timeout(Connection& c) {
+  uint64_t d = deadline(c);
+  if (!d || c.mgr->now() < d) return;
+  if (!in_body && !(head_start_ms && !c.rx.empty() && !outstanding)) {
+    c.mgr->mark_closing(&c);  // keep-alive timeout: silent close
+  } else {
+    reject(c, 408, "HTTP request timeout");
+  }
+}
+
+}  // namespace mg::proto
+
+namespace mg::http {
+
+using proto::HttpServerDriver;
+
+void reply(Connection* c, int status, std::span<const Header> headers, std::string_view body) {
+  bool close_requested = false;
+  for (const Header& h : headers)
+    if (h.name.size() == 10 && iequals(h.name, "Connection") && has_token(h.value, "close")) close_requested = true;
+  HttpServerDriver* d = proto::server_of(c);
+  write_response(c->tx(), status, headers, body, d && d->is_head);
+  c->mgr->output_queued(c);
+  if (d) d->complete(*c, close_requested);
+  else if (close_requested) c->mgr->drain(c);
+}
+
+void serve(Connection* c, FileResponse&& resp) {
+  Manager& mgr = *c->mgr;
+  HttpServerDriver* d = proto::server_of(c);
+  Buffer& tx = c->tx();
+  tx.append(resp.head);
+  tx.append(resp.body);
+  if (resp.fd >= 0 && resp.file_length > 0 && resp.file_length <= proto::kInlineFileBytes) {
+    size_t len = static_cast<size_t>(resp.file_length);
+    char* p = tx.tail(len);
+    ssize_t n = p ? ::pread(resp.fd, p, len, static_cast<off_t>(resp.file_offset)) : -1;
+    ::close(resp.fd);
+    if (n != static_cast<ssize_t>(len)) {
+      mgr.mark_closing(c);  // the file changed under us; the framing cannot be kept
+      return;
+    }
+    tx.commit(len);
+  } else if (resp.fd >= 0 && resp.file_length > 0) {
+    c->io->queue_file(resp.fd, resp.file_offset, resp.file_length);
+    if (d) d->awaiting_file = true;  // completes once the file is sent (on_file_sent)
+    mgr.output_queued(c);
+    return;
+  } else if (resp.fd >= 0) {
+    ::close(resp.fd);
+  }
+  mgr.output_queued(c);
+  if (d) d->complete(*c, false);
+}
+
+// Chunked transfer coding, RFC 9112 §7.1 (spec §6.2).
+void chunk(Connection* c, std::string_view data) {
+  Buffer& tx = c->tx();
+  if (data.empty()) {
+    tx.append("0\r\n\r\n");  // last chunk, no trailers: the response is complete
+    c->mgr->output_queued(c);
+    if (HttpServerDriver* d = proto::server_of(c)) d->complete(*c, false);
+    return;
+  }
+  char size[24];
+  char* end = std::to_chars(size, size + sizeof size, data.size(), 16).ptr;
+  tx.append(size, static_cast<size_t>(end - size));
+  tx.append("\r\n");
+  tx.append(data);
+  tx.append("\r\n");
+  c->mgr->output_queued(c);
+}
+
+// One Server-Sent Event per chunk, one data: line per line of data (D25).
+void sse(Connection* c, std::string_view event_type, std::string_view data) {
+  std::string payload;
+  payload.reserve(event_type.size() + data.size() + 32);
+  payload.append("event: ").append(event_type).append("\n");
+  for (;;) {
+    size_t nl = data.find('\n');
+    payload.append("data: ").append(data.substr(0, nl)).append("\n");
+    if (nl == std::string_view::npos) break;
+    data.remove_prefix(nl + 1);
+  }
+  payload.append("\n");
+  chunk(c, payload);
+}
+
+}  // namespace mg::http

@@ -1,0 +1,27 @@
+// What HTTP and WebSocket events carry (spec §3.3, §3.4): views into the receive buffer,
+// valid during the event only.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "mg/http_parser.hpp"
+
+namespace mg {
+
+// A request, or a response mapped onto the same fields (spec §6.4).
+struct HttpMessage {
+  std::string_view method, uri, query, proto;
+  const http::Header* headers = nullptr;
+  size_t num_headers = 0;
+  std::string_view head;  // raw head bytes
+  std::string_view body;
+};
+
+// MG_EV_WS_MSG: a complete (reassembled) message.
+struct WsMessage {
+  std::string_view data;
+  uint8_t flags = 0;  // 0x80 | opcode of the first frame (spec §3.4)
+};
+
+}  // namespace mg

@@ -1,0 +1,44 @@
+// The protocol drivers' public face: opening connections with a driver, and what a
+// program does on a connection (reply, stream, upgrade, frame). Every function takes the
+// engine lock as held by the caller.
+#pragma once
+#include <span>
+#include <string_view>
+
+#include "mg/http_message.hpp"
+#include "mg/http_parser.hpp"
+#include "mg/manager.hpp"
+#include "mg/static_files.hpp"
+
+namespace mg::proto {
+
+// Listener whose children speak HTTP/1.1 (http) or are raw TCP; nullptr on failure.
+Connection* listen(Manager& m, std::string_view url, bool http);
+// Outbound HTTP client (http) or raw TCP connection; nullptr for a bad URL.
+Connection* connect(Manager& m, std::string_view url, bool http);
+// Outbound WebSocket: an HTTP client that sends the upgrade request (spec §6.7.4).
+Connection* ws_connect(Manager& m, std::string_view url);
+
+}  // namespace mg::proto
+
+namespace mg::http {
+
+// Writes a full response (headers validated by the caller) and completes the request.
+void reply(Connection* c, int status, std::span<const Header> headers, std::string_view body);
+// Queues a static-file response; the request completes once the file is sent.
+void serve(Connection* c, FileResponse&& resp);
+// Chunked transfer (spec §6.2): one chunk; empty data ends the response.
+void chunk(Connection* c, std::string_view data);
+void sse(Connection* c, std::string_view event_type, std::string_view data);
+
+}  // namespace mg::http
+
+namespace mg::ws {
+
+// Server side: completes the handshake for `req` (spec §6.7.1) and delivers WS_OPEN.
+// `extra` must be validated by the caller. No Sec-WebSocket-Key: 426 and drain.
+void upgrade(Connection* c, const HttpMessage& req, std::span<const http::Header> extra);
+// One final frame with opcode `op` (masked on client connections).
+void send(Connection* c, std::string_view data, int op);
+
+}  // namespace mg::ws
