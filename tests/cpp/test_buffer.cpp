@@ -1,8 +1,11 @@
-// Tests for src/core/include/mg/buffer.hpp (mg::Buffer): the growable send/receive
-// buffer with a zeroed tail pad.
+// Tests for src/core/util/include/mg/buffer.hpp (mg::Buffer, mg::BlockPool): the growable
+// send/receive buffer with a read offset, a zeroed tail pad and pooled first blocks.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <memory>
+#include <vector>
 #include <cstring>
 #include <string>
 #include <string_view>
@@ -217,4 +220,122 @@ TEST(Buffer, ShrinkIfIdleOnUnallocatedBufferIsNoop) {
   b.shrink_if_idle(0);
   EXPECT_EQ(b.capacity(), 0u);
   EXPECT_EQ(b.data(), nullptr);
+}
+
+// ---- read offset: draining a large buffer by partial consumes is O(size) -----------------
+
+// A slow reader: the buffer is drained a few KiB at a time while more is appended, as a
+// 1 GiB reply sent in 64 KiB pieces to a peer that takes 4 KiB per send() would be. Every
+// byte may be moved at most a small constant number of times (before: the whole remainder
+// was moved on every consume, O(size^2)).
+TEST(Buffer, PartialConsumesOfALargeBufferMoveEachByteAConstantNumberOfTimes) {
+  Buffer b;
+  const std::string piece(64 * 1024, 'x');
+  uint64_t appended = 0, consumed = 0;
+  for (int round = 0; round < 4096; round++) {  // 256 MiB through the buffer
+    ASSERT_TRUE(b.append(piece));
+    appended += piece.size();
+    // Keep about 8 MiB queued, like a reply outrunning its reader.
+    while (b.size() > 8u * 1024 * 1024 || (round == 4095 && !b.empty())) {
+      size_t n = std::min<size_t>(b.size(), 4096);
+      b.consume(n);
+      consumed += n;
+    }
+  }
+  EXPECT_EQ(appended, consumed);
+  EXPECT_LE(b.bytes_moved(), 2 * appended);
+}
+
+TEST(Buffer, ConsumeMovesNothingAndKeepsViewsValid) {
+  Buffer b;
+  ASSERT_TRUE(b.append("GET /1\r\n\r\nGET /2\r\n\r\n"));
+  std::string_view first(b.data(), 10);
+  const char* second = b.data() + 10;
+  b.consume(10);
+  EXPECT_EQ(b.data(), second);
+  EXPECT_EQ(first, "GET /1\r\n\r\n");  // the consumed bytes are still readable
+  EXPECT_EQ(b.view(), "GET /2\r\n\r\n");
+  EXPECT_EQ(b.bytes_moved(), 0u);
+}
+
+TEST(Buffer, CompactsOnlyWhenTheConsumedPrefixOutweighsTheRest) {
+  Buffer b;
+  ASSERT_TRUE(b.append(std::string(1024, 'a')));  // capacity 1024, full
+  b.consume(1000);
+  ASSERT_TRUE(b.append("0123456789"));  // room after compacting 24 live bytes
+  EXPECT_EQ(b.capacity(), 1024u);
+  EXPECT_EQ(b.bytes_moved(), 24u);
+  EXPECT_EQ(b.view(), std::string(24, 'a') + "0123456789");
+  Buffer c;
+  ASSERT_TRUE(c.append(std::string(1024, 'a')));
+  c.consume(100);  // most is live: grow instead of moving 924 bytes for 100 free ones
+  ASSERT_TRUE(c.append(std::string(200, 'b')));
+  EXPECT_EQ(c.capacity(), 2048u);
+  EXPECT_EQ(c.view(), std::string(924, 'a') + std::string(200, 'b'));
+}
+
+TEST(Buffer, ConsumingEverythingRewindsToTheStart) {
+  Buffer b;
+  ASSERT_TRUE(b.append(std::string(1000, 'a')));
+  const char* start = b.data();
+  b.consume(1000);
+  EXPECT_TRUE(b.empty());
+  ASSERT_TRUE(b.append("z"));
+  EXPECT_EQ(b.data(), start);
+  EXPECT_EQ(b.bytes_moved(), 0u);
+}
+
+// ---- pooled blocks: idle buffers hold nothing ---------------------------------------------
+
+TEST(BlockPool, FirstBlockComesFromThePoolAndGoesBackOnRelease) {
+  mg::BlockPool pool;
+  char* p;
+  {
+    Buffer b(&pool);
+    ASSERT_TRUE(b.append("hello"));
+    EXPECT_EQ(b.capacity(), mg::BlockPool::kBlock);
+    p = b.data();
+    b.consume(5);
+    b.release();
+    EXPECT_FALSE(b.has_storage());
+    EXPECT_EQ(pool.free_blocks(), 1u);
+    ASSERT_TRUE(b.append("again"));  // the same block, reused
+    EXPECT_EQ(b.data(), p);
+    EXPECT_EQ(pool.free_blocks(), 0u);
+  }
+  EXPECT_EQ(pool.free_blocks(), 1u);  // destroyed: back to the pool
+}
+
+TEST(BlockPool, ReleaseKeepsANonEmptyBuffer) {
+  mg::BlockPool pool;
+  Buffer b(&pool);
+  ASSERT_TRUE(b.append("partial"));
+  b.release();
+  EXPECT_EQ(b.view(), "partial");
+  EXPECT_EQ(pool.free_blocks(), 0u);
+}
+
+TEST(BlockPool, GrowingPastTheBlockReturnsItAndKeepsTheBytes) {
+  mg::BlockPool pool;
+  Buffer b(&pool);
+  ASSERT_TRUE(b.append("head:"));
+  b.consume(1);
+  ASSERT_TRUE(b.append(std::string(mg::BlockPool::kBlock, 'x')));
+  EXPECT_EQ(pool.free_blocks(), 1u);
+  EXPECT_EQ(b.view().substr(0, 4), "ead:");
+  EXPECT_EQ(b.size(), 4 + mg::BlockPool::kBlock);
+  b.clear();
+  b.release();
+  EXPECT_EQ(pool.free_blocks(), 1u);  // a grown (malloc) block is freed, not pooled
+}
+
+TEST(BlockPool, KeepsABoundedNumberOfFreeBlocks) {
+  mg::BlockPool pool;
+  std::vector<std::unique_ptr<Buffer>> bufs;
+  for (size_t i = 0; i < mg::BlockPool::kKeep + 10; i++) {
+    bufs.push_back(std::make_unique<Buffer>(&pool));
+    ASSERT_TRUE(bufs.back()->append("x"));
+  }
+  bufs.clear();
+  EXPECT_EQ(pool.free_blocks(), mg::BlockPool::kKeep);
 }

@@ -136,9 +136,9 @@ std::vector<Valid> valid_cases() {
   v.push_back({.name = "value_with_colons",
                .input = "GET / HTTP/1.1\r\nHost: h:8080\r\nX: a:b: c\r\n\r\n",
                .headers = {{"Host", "h:8080"}, {"X", "a:b: c"}}});
-  v.push_back({.name = "utf8_target",
-               .input = "GET /caf\xc3\xa9/\xe2\x82\xac/\xf0\x9f\x98\x80 HTTP/1.1\r\nHost: a\r\n\r\n",
-               .uri = "/caf\xc3\xa9/\xe2\x82\xac/\xf0\x9f\x98\x80"});
+  v.push_back({.name = "percent_encoded_utf8_target",
+               .input = "GET /caf%C3%A9/%E2%82%AC HTTP/1.1\r\nHost: a\r\n\r\n",
+               .uri = "/caf%C3%A9/%E2%82%AC"});
   v.push_back({.name = "long_ascii_target",
                .input = "GET /" + std::string(100, 'a') + "?" + std::string(50, 'b') +
                         " HTTP/1.1\r\nHost: a\r\n\r\n",
@@ -201,11 +201,15 @@ std::vector<Valid> valid_cases() {
   v.push_back({.name = "all_tchar_header_name",
                .input = "GET / HTTP/1.1\r\nHost: a\r\n!#$%&'*+-.^_`|~09azAZ: v\r\n\r\n",
                .headers = {{"Host", "a"}, {"!#$%&'*+-.^_`|~09azAZ", "v"}}});
-  v.push_back({.name = "m_search_asterisk",
-               .input = "M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\n\r\n",
-               .method = "M-SEARCH",
+  v.push_back({.name = "options_asterisk",
+               .input = "OPTIONS * HTTP/1.1\r\nHOST: example.com\r\n\r\n",
+               .method = "OPTIONS",
                .uri = "*",
-               .headers = {{"HOST", "239.255.255.250:1900"}}});
+               .headers = {{"HOST", "example.com"}}});
+  v.push_back({.name = "absolute_form_https_uppercase_scheme",
+               .input = "GET HTTPS://example.com:8443/ HTTP/1.1\r\nHost: example.com\r\n\r\n",
+               .uri = "HTTPS://example.com:8443/",
+               .headers = {{"Host", "example.com"}}});
   v.push_back({.name = "absolute_form",
                .input = "GET http://example.com/a?b HTTP/1.1\r\nHost: example.com\r\n\r\n",
                .uri = "http://example.com/a",
@@ -383,6 +387,21 @@ std::vector<Reject> reject_cases() {
       {"above_max_utf8_target", "GET /\xf4\x90\x80\x80 HTTP/1.1\r\n" + kHost + "\r\n", 400, t},
       {"lone_continuation_target", "GET /\x80 HTTP/1.1\r\n" + kHost + "\r\n", 400, t},
       {"utf8_in_query_invalid", "GET /?q=\xc3 HTTP/1.1\r\n" + kHost + "\r\n", 400, t},
+      // Request-target forms (RFC 9112 §3.2) and raw non-ASCII bytes.
+      {"valid_utf8_target_raw", "GET /caf\xc3\xa9 HTTP/1.1\r\n" + kHost + "\r\n", 400, t},
+      {"valid_utf8_query_raw", "GET /?q=\xc3\xa9 HTTP/1.1\r\n" + kHost + "\r\n", 400, t},
+      {"relative_target", "GET foo/bar HTTP/1.1\r\n" + kHost + "\r\n", 400, t},
+      {"asterisk_with_get", "GET * HTTP/1.1\r\n" + kHost + "\r\n", 400, t},
+      {"asterisk_with_m_search", "M-SEARCH * HTTP/1.1\r\n" + kHost + "\r\n", 400, t},
+      {"asterisk_with_suffix", "OPTIONS *x HTTP/1.1\r\n" + kHost + "\r\n", 400, t},
+      {"authority_without_connect", "GET example.com:80 HTTP/1.1\r\n" + kHost + "\r\n", 400, t},
+      {"connect_with_origin_form", "CONNECT /x HTTP/1.1\r\n" + kHost + "\r\n", 400, t},
+      {"connect_without_port", "CONNECT example.com HTTP/1.1\r\n" + kHost + "\r\n", 400, t},
+      {"connect_with_path", "CONNECT example.com:443/x HTTP/1.1\r\n" + kHost + "\r\n", 400, t},
+      {"connect_with_userinfo", "CONNECT u@example.com:443 HTTP/1.1\r\n" + kHost + "\r\n", 400, t},
+      {"scheme_without_authority", "GET http:/x HTTP/1.1\r\n" + kHost + "\r\n", 400, t},
+      {"scheme_only", "GET http:// HTTP/1.1\r\n" + kHost + "\r\n", 400, t},
+      {"digit_first_scheme", "GET 1http://x/ HTTP/1.1\r\n" + kHost + "\r\n", 400, t},
       // Version.
       {"http2", "GET / HTTP/2.0\r\n" + kHost + "\r\n", 505, ver},
       {"http09", "GET / HTTP/0.9\r\n" + kHost + "\r\n", 505, ver},

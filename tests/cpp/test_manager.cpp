@@ -1927,3 +1927,51 @@ TEST(ManagerClose, ShutdownGivesPollThenCloseForEveryConnection) {
   s.m.shutdown();              // idempotent
   EXPECT_EQ(s.evs.size(), n);
 }
+
+// =========================================================================================
+// Exceptions out of dispatch (a bad_alloc in a handler path) leave the loop usable
+
+TEST(ManagerRobustness, ExceptionOutOfDispatchStrandsNoConnection) {
+  Server s;
+  Client a(s.port);
+  uint64_t ia = s.accept(a);
+  Client b(s.port);
+  uint64_t ib = s.accept(b);
+  bool thrown = false;
+  s.hook = [&](Connection* c, int ev, const void* data) {
+    if (ev != mg::EV_HTTP_MSG) return;
+    if (!thrown) {
+      thrown = true;
+      throw std::bad_alloc();  // before any reply: both connections were ready together
+    }
+    mg::http::reply(c, 200, {}, static_cast<const HttpMessage*>(data)->uri);
+  };
+  a.send(get("/a"));
+  b.send(get("/b"));
+  // Both requests arrive; the first HTTP_MSG throws out of dispatch.
+  bool caught = false;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (!caught && std::chrono::steady_clock::now() < deadline) {
+    try {
+      s.step(20);
+    } catch (const std::bad_alloc&) {
+      caught = true;
+    }
+  }
+  ASSERT_TRUE(caught);
+  s.in_dispatch = false;
+  // The connection whose handler threw keeps its request outstanding (the program never
+  // answered it); the other one is still served by the next iterations.
+  Client& other = s.count(ia, mg::EV_HTTP_MSG) ? b : a;
+  uint64_t other_id = s.count(ia, mg::EV_HTTP_MSG) ? ib : ia;
+  ASSERT_TRUE(s.run_until([&] { return s.count(other_id, mg::EV_HTTP_MSG) == 1; }));
+  const std::string want = resp200(&other == &a ? "/a" : "/b");
+  ASSERT_TRUE(s.read_n(other, want.size()));
+  EXPECT_EQ(other.in, want);
+  // And a fresh connection is accepted and answered.
+  Client c(s.port);
+  s.accept(c);
+  c.send(get("/c"));
+  ASSERT_TRUE(s.read_n(c, resp200("/c").size()));
+  EXPECT_EQ(c.in, resp200("/c"));
+}

@@ -22,6 +22,32 @@ constexpr std::string_view kErrRequestLine = "HTTP parse error: request line";
 constexpr std::string_view kErrHost = "HTTP parse error: host";
 constexpr std::string_view kErrUriTooLong = "URI too long";
 
+
+// RFC 9112 §3.2.1-3.2.4: origin-form ("/path?q") for any method; absolute-form
+// ("scheme://...") for any method (a server must accept it, §3.2.2); authority-form
+// ("host:port") only with CONNECT; asterisk-form ("*") only with OPTIONS.
+bool valid_target_form(std::string_view method, std::string_view target) {
+  if (target.front() == '/') return method != "CONNECT";
+  if (target == "*") return method == "OPTIONS";
+  if (method == "CONNECT") {
+    // authority = host ":" port, no path, query or userinfo.
+    size_t colon = target.rfind(':');
+    if (colon == std::string_view::npos || colon == 0 || colon + 1 == target.size()) return false;
+    for (size_t k = colon + 1; k < target.size(); ++k)
+      if (target[k] < '0' || target[k] > '9') return false;
+    return target.find_first_of("/?#@") == std::string_view::npos;
+  }
+  // absolute-URI: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ), then "://" here
+  // (a hier-part with an authority: what HTTP proxies and clients send).
+  auto alpha = [](char ch) { return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z'); };
+  if (!alpha(target.front())) return false;
+  size_t k = 1;
+  while (k < target.size() && (alpha(target[k]) || (target[k] >= '0' && target[k] <= '9') || target[k] == '+' ||
+                               target[k] == '-' || target[k] == '.'))
+    ++k;
+  return target.substr(k, 3) == "://" && target.size() > k + 3;
+}
+
 }  // namespace
 
 bool is_token(std::string_view s) {
@@ -107,7 +133,9 @@ ParseResult parse_request(std::string_view input, Request& out, std::span<Header
   if (p[i] == '\r' || p[i] == '\n') return bad(kErrRequestLine);  // no version: HTTP/0.9 style
   if (p[i] != ' ' || i == target_start) return bad(kErrTarget);
   std::string_view target(p + target_start, i - target_start);
-  if (high && !valid_utf8(target)) return bad(kErrTarget);
+  // RFC 9112 §3.2: request-target is ASCII (RFC 3986 characters, non-ASCII percent-
+  // encoded).
+  if (high) return bad(kErrTarget);
   size_t qmark = target.find('?');
   out.uri = target.substr(0, qmark);
   if (qmark != std::string_view::npos) out.query = target.substr(qmark + 1);
@@ -131,6 +159,9 @@ ParseResult parse_request(std::string_view input, Request& out, std::span<Header
   if (version.size() != 8 || version.substr(0, 7) != "HTTP/1." || version[7] < '0' ||
       version[7] > '9')
     return fail(505, kErrVersion);
+  // The form of the target is tied to the method; checked after the version, so an
+  // HTTP/2 preface ("PRI * HTTP/2.0") still gets its 505.
+  if (!valid_target_form(out.method, target)) return bad(kErrTarget);
   out.proto = version;
   out.minor_version = version[7] == '0' ? 0 : 1;
   i += p[i] == '\r' ? 2 : 1;

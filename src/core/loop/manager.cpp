@@ -240,19 +240,26 @@ void Manager::process_active() {
   for (int round = 0; round < kActiveRounds && active_ && !shut_down_; round++) {
     Connection* list = active_;
     active_ = active_tail_ = nullptr;
+    // An exception out of a driver or the sink (bad_alloc) must not strand the rest of
+    // the list: they stay marked active, so put them back before it propagates.
+    struct Requeue {
+      Manager& m;
+      Connection*& rest;
+      ~Requeue() {
+        while (rest) {
+          Connection* c = rest;
+          rest = c->next_active;
+          c->in_active = false;
+          if (!m.shut_down_) m.activate(c);
+        }
+      }
+    } requeue{*this, list};
     while (list && !shut_down_) {
       Connection* c = list;
       list = c->next_active;
       c->next_active = nullptr;
       c->in_active = false;
       if (!c->is_closed) process(c);
-    }
-    // A shutdown from a handler leaves the rest unvisited: unlink them.
-    for (Connection* c = list; c;) {
-      Connection* n = c->next_active;
-      c->next_active = nullptr;
-      c->in_active = false;
-      c = n;
     }
   }
 }
