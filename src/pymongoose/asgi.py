@@ -173,7 +173,7 @@ class ASGIServer:
         self._stopped = False
         self._stop_flag.clear()
         await self._lifespan_startup()
-        manager = Manager(self._handle, True, self._error_handler)
+        manager = Manager(self._handle, True, self._error_handler, poll_events=False)
         try:
             listener = manager.listen(url)
         except BaseException:

@@ -234,7 +234,7 @@ class WSGIServer:
         self._server_name = "127.0.0.1"
         self._server_port = 8000
         self._pool = ThreadPoolExecutor(max_workers=workers)
-        self._manager = Manager(self._handler, enable_wakeup=True, error_handler=error_handler)
+        self._manager = Manager(self._handler, enable_wakeup=True, error_handler=error_handler, poll_events=False)
 
     @property
     def manager(self) -> Manager:

@@ -691,11 +691,13 @@ def test_message_http10_proto_and_empty_query(server):
     assert res == {"proto": "HTTP/1.0", "query": ""}
 
 
-def test_unknown_method_and_utf8_target_allowed(server):
+def test_unknown_method_and_percent_encoded_utf8_target_allowed(server):
+    # Raw non-ASCII bytes in the target are a 400 since the engine-layers issue (RFC 9112
+    # §3.2 targets are ASCII); percent-encoded they are fine (test_engine_defects.py).
     srv, res = probe_server(server, {"method": lambda m: m.method, "uri": lambda m: m.uri})
-    r = http_request(srv.port, "BREW /café/☕ HTTP/1.1\r\nHost: pot\r\n\r\n".encode())
+    r = http_request(srv.port, b"BREW /caf%C3%A9/%E2%98%95 HTTP/1.1\r\nHost: pot\r\n\r\n")
     assert r.status == 200
-    assert res == {"method": "BREW", "uri": "/café/☕"}
+    assert res == {"method": "BREW", "uri": "/caf%C3%A9/%E2%98%95"}
 
 
 def test_leading_empty_lines_before_request_ignored(server):
