@@ -4,8 +4,11 @@
 
 A plain Manager with a Python handler that answers every request with
 conn.reply(), driven by a poll(100) loop.  Stops cleanly on SIGINT/SIGTERM.
+PYMONGOOSE_POLL_EVENTS=0 in the environment creates it with poll_events=False
+(benchmarks/idle_bench.py compares both).
 """
 
+import os
 import signal
 import sys
 
@@ -30,7 +33,7 @@ def main() -> None:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
 
-    manager = Manager(handler)
+    manager = Manager(handler, poll_events=os.environ.get("PYMONGOOSE_POLL_EVENTS", "1") != "0")
     manager.listen(f"http://127.0.0.1:{port}", http=True)
     print(f"pymongoose listening on http://127.0.0.1:{port}", flush=True)
     try:

@@ -290,7 +290,7 @@ void Manager::process(Connection* c) {
     return;
   }
   if (c->is_connecting) {
-    if (c->connect_done || (r & (EPOLLOUT | EPOLLERR | EPOLLHUP))) finish_connect(c);
+    if (!c->is_closing && (c->connect_done || (r & (EPOLLOUT | EPOLLERR | EPOLLHUP)))) finish_connect(c);
     if (c->is_closed) return;
     if (c->is_connecting && !c->is_closing) {
       schedule(c);
@@ -470,6 +470,7 @@ void Manager::resume_input(Connection* c) {
 void Manager::replace_driver(Connection* c, std::unique_ptr<Driver> d) {
   c->retired = std::move(c->driver);
   c->driver = std::move(d);
+  resume_input(c);  // the old driver may have paused reading; buffered input is the new one's
 }
 
 // ---------------------------------------------------------------------------------------
@@ -532,7 +533,7 @@ void Manager::on_deadline(Connection* c) {
   } else if (c->is_connecting) {
     error(c, "connect timeout");
   } else if (c->linger_started && now_ >= c->linger_deadline) {
-    activate(c);
+    finish_close(c);  // the peer had its time to read our error response
   } else if (c->want_write && c->send_stalled_since && limits_.send_timeout_ms &&
              now_ >= c->send_stalled_since + limits_.send_timeout_ms) {
     // A peer that stopped reading (slow-read denial of service) loses its connection.
@@ -631,7 +632,7 @@ void Manager::finish_close(Connection* c) {
   user_conns_--;
   if (c->is_listening) std::erase(listeners_, c);
   by_id_.erase(c->id);
-  has_closed_ = true;
+  closed_.push_back(c);
   emit(c, EV_CLOSE);
   resume_listeners();
 }
@@ -642,22 +643,21 @@ void Manager::resume_listeners() {
     if (l->listen_paused && !l->paused_until) activate(l);
 }
 
+// Frees what closed in this iteration: a list of its own, so an iteration costs what its
+// closed connections cost, not a walk over every connection.
 void Manager::reclaim() {
-  if (!has_closed_) return;
-  has_closed_ = false;
-  for (Connection* c = head_; c;) {
-    Connection* next = c->next;
-    if (c->is_closed) {
-      if (c->in_active) {
-        has_closed_ = true;  // still linked on the active list: reclaimed next time
-      } else {
-        if (c->prev) c->prev->next = c->next; else head_ = c->next;
-        if (c->next) c->next->prev = c->prev; else tail_ = c->prev;
-        delete c;
-      }
+  if (closed_.empty()) return;
+  std::vector<Connection*> later;
+  for (Connection* c : closed_) {
+    if (c->in_active) {
+      later.push_back(c);  // still linked on the active list: reclaimed next time
+      continue;
     }
-    c = next;
+    if (c->prev) c->prev->next = c->next; else head_ = c->next;
+    if (c->next) c->next->prev = c->prev; else tail_ = c->prev;
+    delete c;
   }
+  closed_.swap(later);
 }
 
 void Manager::shutdown() {

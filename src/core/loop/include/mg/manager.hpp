@@ -190,7 +190,7 @@ class Manager {
   Connection* active_ = nullptr;  // FIFO of connections with work to do
   Connection* active_tail_ = nullptr;
   size_t user_conns_ = 0;
-  bool has_closed_ = false;
+  std::vector<Connection*> closed_;  // closed this iteration, freed by reclaim()
   std::unordered_map<uint64_t, Connection*> by_id_;
   std::vector<Connection*> listeners_;
   std::vector<Connection*> heap_;
