@@ -53,7 +53,7 @@ def raise_nofile(need: int) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(need, soft)), hard))
 
 
-def open_idle(port: int, n: int, timeout: float = 60.0) -> list[socket.socket]:
+def open_idle(port: int, n: int, timeout: float = 240.0) -> list[socket.socket]:
     """n keep-alive connections that each got one answer; non-blocking, batched."""
     socks: list[socket.socket] = []
     deadline = time.monotonic() + timeout
@@ -72,7 +72,7 @@ def open_idle(port: int, n: int, timeout: float = 60.0) -> list[socket.socket]:
         pending = len(group)
         while pending:
             if time.monotonic() > deadline:
-                raise RuntimeError("idle connections were not answered in time")
+                raise RuntimeError(f"idle connections were not answered in time ({len(socks)} open, {pending} of the last batch pending)")
             for key, _ in sel.select(timeout=1.0):
                 buf = key.data
                 chunk = key.fileobj.recv(65536)
@@ -123,7 +123,7 @@ def measure(label: str, idle: int, duration: int, server_cpus, client_cpus) -> d
 
 def vm_rss(pid: int) -> int | None:
     """RSS of the server (its worker for nginx) in bytes."""
-    pids = [pid, *harness._descendants(pid)]
+    pids = harness._descendants(pid)  # the server and its children (nginx's worker)
     total = 0
     for p in pids:
         try:

@@ -675,7 +675,7 @@ void Manager::shutdown() {
   }
   for (Connection* c = head_; c; c = c->next) {
     if (c->is_closed) continue;
-    emit(c, EV_POLL);
+    if (poll_events_) emit(c, EV_POLL);
     c->io->discard_output();
     finish_close(c);
   }

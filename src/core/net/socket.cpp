@@ -41,27 +41,41 @@ std::string Address::ip() const {
 
 namespace net {
 
+namespace {
+
+// One address family from its text form (no brackets); false if `text` is not one.
+bool fill_v6(const std::string& text, uint16_t port, Address& out) {
+  out = Address{};
+  auto& a6 = reinterpret_cast<sockaddr_in6&>(out.ss);
+  if (inet_pton(AF_INET6, text.c_str(), &a6.sin6_addr) != 1) return false;
+  a6.sin6_family = AF_INET6;
+  a6.sin6_port = htons(port);
+  out.len = sizeof(sockaddr_in6);
+  return true;
+}
+
+bool fill_v4(const std::string& text, uint16_t port, Address& out) {
+  out = Address{};
+  auto& a4 = reinterpret_cast<sockaddr_in&>(out.ss);
+  if (inet_pton(AF_INET, text.c_str(), &a4.sin_addr) != 1) return false;
+  a4.sin_family = AF_INET;
+  a4.sin_port = htons(port);
+  out.len = sizeof(sockaddr_in);
+  return true;
+}
+
+}  // namespace
+
 bool parse_listen_host(std::string_view host, uint16_t port, Address& out) {
   out = Address{};
   std::string h(host);
   if (h.empty()) h = "0.0.0.0";
   if (h == "localhost") h = "127.0.0.1";
-  if (h.front() == '[') {
+  if (h.front() == '[') {  // IPv6 must be bracketed in a listening URL
     if (h.size() < 3 || h.back() != ']') return false;
-    std::string inner = h.substr(1, h.size() - 2);
-    auto& a6 = reinterpret_cast<sockaddr_in6&>(out.ss);
-    if (inet_pton(AF_INET6, inner.c_str(), &a6.sin6_addr) != 1) return false;
-    a6.sin6_family = AF_INET6;
-    a6.sin6_port = htons(port);
-    out.len = sizeof(sockaddr_in6);
-    return true;
+    return fill_v6(h.substr(1, h.size() - 2), port, out);
   }
-  auto& a4 = reinterpret_cast<sockaddr_in&>(out.ss);
-  if (inet_pton(AF_INET, h.c_str(), &a4.sin_addr) != 1) return false;
-  a4.sin_family = AF_INET;
-  a4.sin_port = htons(port);
-  out.len = sizeof(sockaddr_in);
-  return true;
+  return fill_v4(h, port, out);
 }
 
 int open_listener(const Address& addr, Address& bound) {
@@ -99,22 +113,7 @@ bool literal_address(std::string_view host, uint16_t port, Address& out) {
   if (host == "localhost") host = "127.0.0.1";
   std::string h(host);
   if (h.size() > 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
-  out = Address{};
-  auto& a6 = reinterpret_cast<sockaddr_in6&>(out.ss);
-  if (inet_pton(AF_INET6, h.c_str(), &a6.sin6_addr) == 1) {
-    a6.sin6_family = AF_INET6;
-    a6.sin6_port = htons(port);
-    out.len = sizeof(sockaddr_in6);
-    return true;
-  }
-  auto& a4 = reinterpret_cast<sockaddr_in&>(out.ss);
-  if (inet_pton(AF_INET, h.c_str(), &a4.sin_addr) == 1) {
-    a4.sin_family = AF_INET;
-    a4.sin_port = htons(port);
-    out.len = sizeof(sockaddr_in);
-    return true;
-  }
-  return false;
+  return fill_v6(h, port, out) || fill_v4(h, port, out);
 }
 
 int start_connect(const Address& remote, bool& done) {
