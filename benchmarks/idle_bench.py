@@ -12,8 +12,8 @@ of the server's per-iteration work grows with connections that do nothing.
 
 Servers: pymongoose (the default, `MG_EV_POLL` to every connection each iteration,
 as cymongoose does), pymongoose with `Manager(poll_events=False)`, cymongoose and
-nginx.  Results go to benchmarks/idle_results.json and, with --update-results,
-into the idle section of RESULTS.md.
+nginx.  Results go to benchmarks/idle_results.json, which run_benchmark.py embeds
+in RESULTS.md; --update-results refreshes that section of an existing RESULTS.md.
 """
 
 from __future__ import annotations
@@ -153,6 +153,22 @@ def render(results: dict, meta: dict) -> str:
     return "\n".join(lines)
 
 
+def load_results(directory: Path) -> dict | None:
+    try:
+        return json.loads((Path(directory) / "idle_results.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def render_markdown(data: dict | None) -> str:
+    """The RESULTS.md section (run_benchmark.py embeds it from idle_results.json)."""
+    if not data:
+        return ("No figures yet. Run `.venv/bin/python benchmarks/idle_bench.py` (about 6 minutes); "
+                "it writes `benchmarks/idle_results.json`, which the next run of run_benchmark.py "
+                "embeds here.")
+    return render(data["results"], data["meta"])
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--idle", type=int, default=10000)
@@ -188,17 +204,15 @@ def main() -> int:
             "when": _dt.datetime.now().strftime("%Y-%m-%d %H:%M"), "pinning": pinning,
             "machine": harness.machine_info()}
     Path(args.output).write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")
-    table = render(results, meta)
+    table = render_markdown({"meta": meta, "results": results})
     print(table)
     if args.update_results:
         path = Path(args.update_results)
         text = path.read_text()
         block = f"<!-- idle:begin -->\n{table}\n<!-- idle:end -->"
-        if "<!-- idle:begin -->" in text:
-            text = re.sub(r"<!-- idle:begin -->.*?<!-- idle:end -->", block, text, flags=re.S)
-        else:
-            text = text.rstrip() + "\n\n## Idle keep-alive connections\n\n" + block + "\n"
-        path.write_text(text)
+        if "<!-- idle:begin -->" not in text:
+            raise SystemExit(f"{path} has no idle section (<!-- idle:begin -->)")
+        path.write_text(re.sub(r"<!-- idle:begin -->.*?<!-- idle:end -->", lambda _: block, text, flags=re.S))
     return 0
 
 

@@ -48,6 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import harness  # noqa: E402
 import ws_bench  # noqa: E402
+import idle_bench  # noqa: E402
 from harness import BENCH_DIR, REPO_ROOT, SERVERS  # noqa: E402
 
 JSON_NAME = "results.json"
@@ -589,6 +590,7 @@ def write_report(outdir: Path, args, info: dict, versions: dict, scenarios, summ
         "CALLGRIND": callgrind_md,
         "VALIDATION": validation_section(validations, post_validations, servers_info),
         "TICK_MS": f"{1000 / harness.CLK_TCK:g}",
+        "IDLE": idle_bench.render_markdown(idle_bench.load_results(outdir)),
         "WS": ws_bench.render_markdown(ws_bench.load_results(outdir),
                                        bool((ws_bench.load_results(outdir) or {}).get("quick"))),
     }
