@@ -11,6 +11,9 @@
 
 namespace mg::proto {
 
+// Manager extension slots used by the proto layer.
+inline constexpr size_t kHttpExtension = 0;
+
 // Per-manager HTTP state: one header array for every parse, and the parser's limits.
 struct HttpShared final : Extension {
   std::vector<http::Header> headers;
@@ -19,8 +22,8 @@ struct HttpShared final : Extension {
 };
 HttpShared& http_shared(Manager& m);
 
-std::unique_ptr<Driver> make_raw_driver(Connection& c);
-std::unique_ptr<Driver> make_http_server_driver(Connection& c);
+std::unique_ptr<Driver> make_raw_driver();
+std::unique_ptr<Driver> make_http_server_driver();
 std::unique_ptr<Driver> make_http_client_driver(std::string ws_accept);
 std::unique_ptr<Driver> make_ws_driver(BlockPool* pool);
 // The client's upgrade request for `url`; sets `accept` to the key the 101 must carry.

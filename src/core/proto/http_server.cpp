@@ -70,7 +70,21 @@ namespace {
 HttpServerDriver* server_of(Connection* c) { return driver_as<HttpServerDriver>(c->driver.get()); }
 }  // namespace
 
-std::unique_ptr<Driver> make_http_server_driver(Connection&) { return std::make_unique<HttpServerDriver>(); }
+std::unique_ptr<Driver> make_http_server_driver() { return std::make_unique<HttpServerDriver>(); }
+
+HttpShared& http_shared(Manager& m) {
+  auto& slot = m.extension(kHttpExtension);
+  if (!slot) {
+    auto s = std::make_unique<HttpShared>();
+    const Limits& l = m.limits();
+    s->limits.max_request_line = l.max_request_line;
+    s->limits.max_header_bytes = l.max_header_bytes;
+    s->limits.max_headers = l.max_headers;
+    s->headers.resize(l.max_headers + 1);
+    slot = std::move(s);
+  }
+  return static_cast<HttpShared&>(*slot);
+}
 
 void HttpServerDriver::on_data(Connection& c) {
   Manager& mgr = *c.mgr;
