@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "common.hpp"
+#include "docstrings.hpp"
 #include "mg/base64.hpp"
 #include "mg/http_reply.hpp"
 #include "mg/static_files.hpp"
@@ -288,44 +289,44 @@ PyType_Slot connection_slots[] = {{Py_tp_traverse, (void*)connection_traverse},
 }  // namespace
 
 void bind_connection(nb::module_& m) {
-  nb::class_<PyConnection>(m, "Connection", nb::is_final(), nb::type_slots(connection_slots))
+  nb::class_<PyConnection>(m, "Connection", doc::Connection, nb::is_final(), nb::type_slots(connection_slots))
       .def(nb::new_([]() { return PyConnection{}; }))
-      .def_prop_ro("id", [](PyConnection& pc) { return pc.id; })
-      .def_prop_ro("handler", [](PyConnection& pc) -> nb::object { return pc.handler.is_valid() ? pc.handler : nb::none(); })
+      .def_prop_ro("id", [](PyConnection& pc) { return pc.id; }, doc::Connection_id)
+      .def_prop_ro("handler", [](PyConnection& pc) -> nb::object { return pc.handler.is_valid() ? pc.handler : nb::none(); }, doc::Connection_handler)
       .def_prop_rw(
           "userdata", [](PyConnection& pc) -> nb::object { return pc.userdata.is_valid() ? pc.userdata : nb::none(); },
-          [](PyConnection& pc, nb::object v) { pc.userdata = std::move(v); }, nb::arg("value").none())
-      .def_prop_ro("is_listening", [](PyConnection& pc) { return pc.is_listening; })
-      .def_prop_ro("is_client", [](PyConnection& pc) { return pc.is_client; })
-      .def_prop_ro("is_udp", [](PyConnection& pc) { return pc.is_udp; })
-      .def_prop_ro("is_tls", [](PyConnection& pc) { return pc.c && pc.c->is_tls; })
-      .def_prop_ro("is_websocket", [](PyConnection& pc) { return pc.c && pc.c->is_websocket; })
-      .def_prop_ro("is_closing", [](PyConnection& pc) { return !pc.c || pc.c->is_closing; })
-      .def_prop_ro("is_draining", [](PyConnection& pc) { return pc.c && pc.c->is_draining && !pc.c->is_closed; })
-      .def_prop_ro("is_full", [](PyConnection& pc) { return pc.c && pc.c->is_full; })
-      .def_prop_ro("is_readable", [](PyConnection& pc) { return pc.c && pc.c->is_readable; })
-      .def_prop_ro("is_writable", [](PyConnection& pc) { return pc.c && pc.c->is_writable; })
-      .def_prop_ro("local_addr", [](PyConnection& pc) -> nb::object { return pc.c ? address_tuple(pc.c->local) : nb::none(); })
-      .def_prop_ro("remote_addr", [](PyConnection& pc) -> nb::object { return pc.c ? address_tuple(pc.c->remote) : nb::none(); })
+          [](PyConnection& pc, nb::object v) { pc.userdata = std::move(v); }, nb::arg("value").none(), doc::Connection_userdata)
+      .def_prop_ro("is_listening", [](PyConnection& pc) { return pc.is_listening; }, doc::Connection_is_listening)
+      .def_prop_ro("is_client", [](PyConnection& pc) { return pc.is_client; }, doc::Connection_is_client)
+      .def_prop_ro("is_udp", [](PyConnection& pc) { return pc.is_udp; }, doc::Connection_is_udp)
+      .def_prop_ro("is_tls", [](PyConnection& pc) { return pc.c && pc.c->is_tls; }, doc::Connection_is_tls)
+      .def_prop_ro("is_websocket", [](PyConnection& pc) { return pc.c && pc.c->is_websocket; }, doc::Connection_is_websocket)
+      .def_prop_ro("is_closing", [](PyConnection& pc) { return !pc.c || pc.c->is_closing; }, doc::Connection_is_closing)
+      .def_prop_ro("is_draining", [](PyConnection& pc) { return pc.c && pc.c->is_draining && !pc.c->is_closed; }, doc::Connection_is_draining)
+      .def_prop_ro("is_full", [](PyConnection& pc) { return pc.c && pc.c->is_full; }, doc::Connection_is_full)
+      .def_prop_ro("is_readable", [](PyConnection& pc) { return pc.c && pc.c->is_readable; }, doc::Connection_is_readable)
+      .def_prop_ro("is_writable", [](PyConnection& pc) { return pc.c && pc.c->is_writable; }, doc::Connection_is_writable)
+      .def_prop_ro("local_addr", [](PyConnection& pc) -> nb::object { return pc.c ? address_tuple(pc.c->local) : nb::none(); }, doc::Connection_local_addr)
+      .def_prop_ro("remote_addr", [](PyConnection& pc) -> nb::object { return pc.c ? address_tuple(pc.c->remote) : nb::none(); }, doc::Connection_remote_addr)
       .def_prop_ro("recv_len", [](PyConnection& pc) -> size_t {
         if (!pc.c) return 0;
         EngineLock lock(engine_of(pc));
         return pc.c ? pc.c->rx.size() : 0;
-      })
+      }, doc::Connection_recv_len)
       .def_prop_ro("send_len", [](PyConnection& pc) -> size_t {
         if (!pc.c) return 0;
         EngineLock lock(engine_of(pc));
         return pc.c ? pc.c->tx().size() : 0;
-      })
-      .def_prop_ro("recv_size", [](PyConnection& pc) -> size_t { return pc.c ? pc.c->rx.capacity() : 0; })
-      .def_prop_ro("send_size", [](PyConnection& pc) -> size_t { return pc.c ? pc.c->tx().capacity() : 0; })
+      }, doc::Connection_send_len)
+      .def_prop_ro("recv_size", [](PyConnection& pc) -> size_t { return pc.c ? pc.c->rx.capacity() : 0; }, doc::Connection_recv_size)
+      .def_prop_ro("send_size", [](PyConnection& pc) -> size_t { return pc.c ? pc.c->tx().capacity() : 0; }, doc::Connection_send_size)
       .def(
           "set_handler",
           [](PyConnection& pc, nb::object h) {
             if (!h.is_none() && !PyCallable_Check(h.ptr())) throw nb::type_error("handler must be callable or None");
             pc.handler = h.is_none() ? nb::object() : h;
           },
-          nb::arg("handler").none())
+          nb::arg("handler").none(), doc::Connection_set_handler)
       .def(
           "send",
           [](PyConnection& pc, nb::handle data) {
@@ -335,7 +336,7 @@ void bind_connection(nb::module_& m) {
             mg::Connection* c = locked.get();
             if (!engine_of(pc).send(c, b.view().data(), b.view().size())) throw std::runtime_error("mg_send failed");
           },
-          nb::arg("data"))
+          nb::arg("data"), doc::Connection_send)
       .def(
           "http_basic_auth",
           [](PyConnection& pc, nb::handle username, nb::handle password) {
@@ -351,7 +352,7 @@ void bind_connection(nb::module_& m) {
             mg::Connection* c = locked.get();
             if (!engine_of(pc).send(c, line.data(), line.size())) throw std::runtime_error("mg_send failed");
           },
-          nb::arg("username"), nb::arg("password"))
+          nb::arg("username"), nb::arg("password"), doc::Connection_http_basic_auth)
       .def(
           "reply",
           [](PyConnection& pc, nb::handle status, nb::handle body, nb::handle headers) {
@@ -360,7 +361,7 @@ void bind_connection(nb::module_& m) {
             if (!list.load(headers.ptr())) throw nb::python_error();
             do_reply(pc, code, body, list);
           },
-          nb::arg("status_code"), nb::arg("body") = nb::bytes("", 0), nb::arg("headers").none() = nb::none())
+          nb::arg("status_code"), nb::arg("body") = nb::bytes("", 0), nb::arg("headers").none() = nb::none(), doc::Connection_reply)
       .def(
           "reply_json",
           [](PyConnection& pc, nb::handle data, nb::handle status, nb::handle headers) {
@@ -376,7 +377,7 @@ void bind_connection(nb::module_& m) {
             list.add_static("Content-Type", "application/json");
             do_reply(pc, code, text, list);
           },
-          nb::arg("data"), nb::arg("status_code") = 200, nb::arg("headers").none() = nb::none())
+          nb::arg("data"), nb::arg("status_code") = 200, nb::arg("headers").none() = nb::none(), doc::Connection_reply_json)
       .def(
           "serve_dir",
           [](PyConnection& pc, nb::handle msg, const std::string& root, const std::string& extra,
@@ -389,7 +390,7 @@ void bind_connection(nb::module_& m) {
             queue_file(pc, err, resp);
           },
           nb::arg("message"), nb::arg("root_dir"), nb::arg("extra_headers") = "", nb::arg("mime_types") = "",
-          nb::arg("page404") = "")
+          nb::arg("page404") = "", doc::Connection_serve_dir)
       .def(
           "serve_file",
           [](PyConnection& pc, nb::handle msg, const std::string& path, const std::string& extra,
@@ -400,7 +401,7 @@ void bind_connection(nb::module_& m) {
             auto err = mg::http::serve_file(request_of(*m), path, extra, mime, resp);
             queue_file(pc, err, resp);
           },
-          nb::arg("message"), nb::arg("path"), nb::arg("extra_headers") = "", nb::arg("mime_types") = "")
+          nb::arg("message"), nb::arg("path"), nb::arg("extra_headers") = "", nb::arg("mime_types") = "", doc::Connection_serve_file)
       .def(
           "ws_upgrade",
           [](PyConnection& pc, nb::handle msg, nb::handle extra) {
@@ -412,7 +413,7 @@ void bind_connection(nb::module_& m) {
             mg::Connection* c = locked.get();
             mg::ws::upgrade(c, *m, list.span());
           },
-          nb::arg("message"), nb::arg("extra_headers").none() = nb::none())
+          nb::arg("message"), nb::arg("extra_headers").none() = nb::none(), doc::Connection_ws_upgrade)
       .def(
           "ws_send",
           [](PyConnection& pc, nb::handle data, long op) {
@@ -423,7 +424,7 @@ void bind_connection(nb::module_& m) {
             mg::Connection* c = locked.get();
             mg::ws::send(c, b.view(), static_cast<int>(op));
           },
-          nb::arg("data"), nb::arg("op") = 1)
+          nb::arg("data"), nb::arg("op") = 1, doc::Connection_ws_send)
       .def(
           "http_chunk",
           [](PyConnection& pc, nb::handle data) {
@@ -433,7 +434,7 @@ void bind_connection(nb::module_& m) {
             mg::Connection* c = locked.get();
             mg::http::chunk(c, b.view());
           },
-          nb::arg("data"))
+          nb::arg("data"), doc::Connection_http_chunk)
       .def(
           "http_sse",
           [](PyConnection& pc, const std::string& event_type, const std::string& data) {
@@ -443,7 +444,7 @@ void bind_connection(nb::module_& m) {
             mg::Connection* c = locked.get();
             mg::http::sse(c, event_type, data);
           },
-          nb::arg("event_type"), nb::arg("data"))
+          nb::arg("event_type"), nb::arg("data"), doc::Connection_http_sse)
       .def(
           "error",
           [](PyConnection& pc, const std::string& text) {
@@ -451,19 +452,19 @@ void bind_connection(nb::module_& m) {
             mg::Connection* c = locked.get();
             engine_of(pc).error(c, text);
           },
-          nb::arg("message"))
+          nb::arg("message"), doc::Connection_error)
       .def("close",
            [](PyConnection& pc) {
              if (!pc.c || pc.c->is_closed) return;
              EngineLock lock(engine_of(pc));
              if (pc.c && !pc.c->is_closed) engine_of(pc).close_now(pc.c);
-           })
+           }, doc::Connection_close)
       .def("drain",
            [](PyConnection& pc) {
              if (!pc.c) return;
              EngineLock lock(engine_of(pc));
              if (pc.c) engine_of(pc).drain(pc.c);
-           })
+           }, doc::Connection_drain)
       .def(
           "recv_data",
           [](PyConnection& pc, long length) {
@@ -471,7 +472,7 @@ void bind_connection(nb::module_& m) {
             EngineLock lock(engine_of(pc));
             return pc.c ? buffer_copy(pc.c->rx, 0, length) : nb::bytes("", 0);
           },
-          nb::arg("length") = -1)
+          nb::arg("length") = -1, doc::Connection_recv_data)
       .def(
           "send_data",
           [](PyConnection& pc, long length) {
@@ -479,7 +480,7 @@ void bind_connection(nb::module_& m) {
             EngineLock lock(engine_of(pc));
             return pc.c ? buffer_copy(pc.c->tx(), 0, length) : nb::bytes("", 0);
           },
-          nb::arg("length") = -1)
+          nb::arg("length") = -1, doc::Connection_send_data)
       .def(
           "recv_consume",
           [](PyConnection& pc, long length) {
@@ -493,7 +494,7 @@ void bind_connection(nb::module_& m) {
             c->rx.consume(out.size());
             return out;
           },
-          nb::arg("length") = -1)
+          nb::arg("length") = -1, doc::Connection_recv_consume)
       .def("__repr__", [](PyConnection& pc) -> std::string {
         if (!pc.c) return "<Connection closed>";
         return "<Connection id=" + std::to_string(pc.id) + " readable=" + (pc.c->is_readable ? "True" : "False") +

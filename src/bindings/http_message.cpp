@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "common.hpp"
+#include "docstrings.hpp"
 #include "mg/form.hpp"
 #include "mg/http_parser.hpp"
 
@@ -62,19 +63,19 @@ void invalidate_view(PyObject* view) { nb::inst_ptr<PyHttpMessage>(view)->m = nu
 void rebind_view(PyObject* view, const mg::HttpMessage* msg) { nb::inst_ptr<PyHttpMessage>(view)->m = msg; }
 
 void bind_http_message(nb::module_& m) {
-  nb::class_<PyHttpMessage>(m, "HttpMessage", nb::is_final())
+  nb::class_<PyHttpMessage>(m, "HttpMessage", doc::HttpMessage, nb::is_final())
       .def(nb::new_([]() { return PyHttpMessage{}; }))
-      .def_prop_ro("method", [](PyHttpMessage& v) { auto* p = msg_of(v); return decode(p ? p->method : ""); })
-      .def_prop_ro("uri", [](PyHttpMessage& v) { auto* p = msg_of(v); return decode(p ? p->uri : ""); })
-      .def_prop_ro("query", [](PyHttpMessage& v) { auto* p = msg_of(v); return decode(p ? p->query : ""); })
-      .def_prop_ro("proto", [](PyHttpMessage& v) { auto* p = msg_of(v); return decode(p ? p->proto : ""); })
+      .def_prop_ro("method", [](PyHttpMessage& v) { auto* p = msg_of(v); return decode(p ? p->method : ""); }, doc::HttpMessage_method)
+      .def_prop_ro("uri", [](PyHttpMessage& v) { auto* p = msg_of(v); return decode(p ? p->uri : ""); }, doc::HttpMessage_uri)
+      .def_prop_ro("query", [](PyHttpMessage& v) { auto* p = msg_of(v); return decode(p ? p->query : ""); }, doc::HttpMessage_query)
+      .def_prop_ro("proto", [](PyHttpMessage& v) { auto* p = msg_of(v); return decode(p ? p->proto : ""); }, doc::HttpMessage_proto)
       .def_prop_ro("body_bytes",
                    [](PyHttpMessage& v) {
                      auto* p = msg_of(v);
                      std::string_view b = p ? p->body : "";
                      return nb::bytes(b.data(), b.size());
-                   })
-      .def_prop_ro("body_text", [](PyHttpMessage& v) { auto* p = msg_of(v); return decode(p ? p->body : ""); })
+                   }, doc::HttpMessage_body_bytes)
+      .def_prop_ro("body_text", [](PyHttpMessage& v) { auto* p = msg_of(v); return decode(p ? p->body : ""); }, doc::HttpMessage_body_text)
       .def(
           "header",
           [](PyHttpMessage& v, const std::string& name, nb::object dflt) -> nb::object {
@@ -84,7 +85,7 @@ void bind_http_message(nb::module_& m) {
               if (mg::http::iequals(p->headers[i].name, name)) return decode(p->headers[i].value);
             return dflt;
           },
-          nb::arg("name"), nb::arg("default") = nb::none())
+          nb::arg("name"), nb::arg("default") = nb::none(), doc::HttpMessage_header)
       .def("headers",
            [](PyHttpMessage& v) {
              nb::list out;
@@ -93,7 +94,7 @@ void bind_http_message(nb::module_& m) {
              for (size_t i = 0; i < p->num_headers; i++)
                out.append(nb::make_tuple(decode(p->headers[i].name), decode(p->headers[i].value)));
              return out;
-           })
+           }, doc::HttpMessage_headers)
       .def(
           "query_var",
           [](PyHttpMessage& v, const std::string& name) -> nb::object {
@@ -125,7 +126,7 @@ void bind_http_message(nb::module_& m) {
             if (out.empty()) return nb::none();
             return decode(out);
           },
-          nb::arg("name"))
+          nb::arg("name"), doc::HttpMessage_query_var)
       .def("status",
            [](PyHttpMessage& v) -> nb::object {
              auto* p = msg_of(v);
@@ -137,7 +138,7 @@ void bind_http_message(nb::module_& m) {
                if (code > 1000000000) break;
              }
              return nb::int_(code);
-           })
+           }, doc::HttpMessage_status)
       .def(
           "header_var",
           [](PyHttpMessage& v, const std::string& header_name, const std::string& var_name) -> nb::object {
@@ -177,14 +178,14 @@ void bind_http_message(nb::module_& m) {
             }
             return nb::none();
           },
-          nb::arg("header_name"), nb::arg("var_name"))
+          nb::arg("header_name"), nb::arg("var_name"), doc::HttpMessage_header_var)
       .def("copy",
            [](PyHttpMessage& v) {
              PyHttpMessage out;
              if (auto* p = msg_of(v)) out.owned = copy_message(*p);
              return out;
-           })
-      .def("__bool__", [](PyHttpMessage& v) { return msg_of(v) != nullptr; })
+           }, doc::HttpMessage_copy)
+      .def("__bool__", [](PyHttpMessage& v) { return msg_of(v) != nullptr; }, doc::HttpMessage___bool__)
       .def("__repr__", [](PyHttpMessage& v) -> nb::object {
         auto* p = msg_of(v);
         if (!p) return nb::str("<HttpMessage invalid>");

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "common.hpp"
+#include "docstrings.hpp"
 #include "mg/url.hpp"
 
 namespace pymg {
@@ -481,19 +482,19 @@ void bind_manager(nb::module_& m) {
     Py_DECREF(globals);
   }
 
-  nb::class_<PyTimer>(m, "Timer", nb::is_final())
+  nb::class_<PyTimer>(m, "Timer", doc::Timer, nb::is_final())
       .def(nb::new_([]() { return PyTimer{}; }))
       .def("cancel",
            [](PyTimer& t) {
              if (!t.rec) return;
              t.rec->active.store(false);
              if (t.mgr_alive && t.mgr_alive->load()) t.engine->note_timer_cancelled();
-           })
+           }, doc::Timer_cancel)
       .def_prop_ro("active", [](PyTimer& t) {
         return t.rec && t.rec->active.load() && t.mgr_alive && t.mgr_alive->load();
-      });
+      }, doc::Timer_active);
 
-  nb::class_<PyManager>(m, "Manager", nb::type_slots(manager_slots))
+  nb::class_<PyManager>(m, "Manager", doc::Manager, nb::type_slots(manager_slots))
       .def(
           "__init__",
           [](PyManager* self, nb::handle handler, bool enable_wakeup, nb::handle error_handler, nb::handle limits,
@@ -514,7 +515,7 @@ void bind_manager(nb::module_& m) {
           nb::arg("handler").none() = nb::none(), nb::arg("enable_wakeup") = false,
           nb::arg("error_handler").none() = nb::none(), nb::kw_only(), nb::arg("limits").none() = nb::none(),
           nb::arg("poll_events") = true)
-      .def("poll", &do_poll, nb::arg("timeout_ms") = 0)
+      .def("poll", &do_poll, nb::arg("timeout_ms") = 0, doc::Manager_poll)
       .def(
           "run",
           [](nb::handle self, int poll_ms) {
@@ -522,15 +523,15 @@ void bind_manager(nb::module_& m) {
             if (!r) throw nb::python_error();
             Py_DECREF(r);
           },
-          nb::arg("poll_ms") = 100)
-      .def("close", &do_close)
-      .def("__enter__", [](nb::handle self) { return nb::borrow(self); })
+          nb::arg("poll_ms") = 100, doc::Manager_run)
+      .def("close", &do_close, doc::Manager_close)
+      .def("__enter__", [](nb::handle self) { return nb::borrow(self); }, doc::Manager___enter__)
       .def(
           "__exit__",
           [](PyManager& pm, nb::args) {
             do_close(pm);
             return false;
-          })
+          }, doc::Manager___exit__)
       .def(
           "listen",
           [](PyManager& pm, const std::string& url, nb::handle handler, nb::handle http) -> nb::object {
@@ -546,7 +547,7 @@ void bind_manager(nb::module_& m) {
             if (!c->user) return nb::none();  // closed inside its OPEN handler
             return nb::borrow(static_cast<PyObject*>(c->user));
           },
-          nb::arg("url"), nb::arg("handler").none() = nb::none(), nb::kw_only(), nb::arg("http").none() = nb::none())
+          nb::arg("url"), nb::arg("handler").none() = nb::none(), nb::kw_only(), nb::arg("http").none() = nb::none(), doc::Manager_listen)
       .def(
           "connect",
           [](PyManager& pm, const std::string& url, nb::handle handler, nb::handle http) -> nb::object {
@@ -555,7 +556,7 @@ void bind_manager(nb::module_& m) {
             bool is_http = http.is_none() ? mg::url::is_http_scheme(url) : PyObject_IsTrue(http.ptr()) == 1;
             return open_outbound(pm, url, handler, is_http, false, "Failed to connect to '" + url + "'");
           },
-          nb::arg("url"), nb::arg("handler").none() = nb::none(), nb::kw_only(), nb::arg("http").none() = nb::none())
+          nb::arg("url"), nb::arg("handler").none() = nb::none(), nb::kw_only(), nb::arg("http").none() = nb::none(), doc::Manager_connect)
       .def(
           "ws_connect",
           [](PyManager& pm, const std::string& url, nb::handle handler) -> nb::object {
@@ -564,7 +565,7 @@ void bind_manager(nb::module_& m) {
             return open_outbound(pm, url, handler, true, true,
                                  "Failed to create WebSocket connection to '" + url + "'");
           },
-          nb::arg("url"), nb::arg("handler").none() = nb::none())
+          nb::arg("url"), nb::arg("handler").none() = nb::none(), doc::Manager_ws_connect)
       .def(
           "wakeup",
           [](PyManager& pm, long long id, nb::handle data) {
@@ -577,7 +578,7 @@ void bind_manager(nb::module_& m) {
             if (r == 2) throw nb::value_error("wakeup payload too large");
             return r == 0;
           },
-          nb::arg("connection_id"), nb::arg("data") = nb::bytes("", 0))
+          nb::arg("connection_id"), nb::arg("data") = nb::bytes("", 0), doc::Manager_wakeup)
       .def(
           "timer_add",
           [](PyManager& pm, long long ms, nb::object callback, bool repeat, bool run_now) {
@@ -607,7 +608,7 @@ void bind_manager(nb::module_& m) {
             return t;
           },
           nb::arg("milliseconds"), nb::arg("callback"), nb::kw_only(), nb::arg("repeat") = false,
-          nb::arg("run_now") = false)
+          nb::arg("run_now") = false, doc::Manager_timer_add)
       .def_prop_ro("connections",
                    [](PyManager& pm) {
                      if (pm.freed.load()) return nb::tuple();
@@ -616,9 +617,9 @@ void bind_manager(nb::module_& m) {
                      for (mg::Connection* c : pm.engine->live_connections())
                        if (c->user) out.append(nb::borrow(static_cast<PyObject*>(c->user)));
                      return nb::tuple(out);
-                   })
-      .def_prop_ro("wakeup_id", [](PyManager& pm) { return pm.engine ? pm.engine->wakeup_id() : 0; })
-      .def_prop_ro("limits", [](PyManager& pm) { return limits_dict(pm.engine->limits()); });
+                   }, doc::Manager_connections)
+      .def_prop_ro("wakeup_id", [](PyManager& pm) { return pm.engine ? pm.engine->wakeup_id() : 0; }, doc::Manager_wakeup_id)
+      .def_prop_ro("limits", [](PyManager& pm) { return limits_dict(pm.engine->limits()); }, doc::Manager_limits);
 }
 
 }  // namespace pymg

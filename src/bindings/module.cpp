@@ -2,6 +2,7 @@
 #include <nanobind/stl/string.h>
 
 #include "common.hpp"
+#include "docstrings.hpp"
 #include "mg/events.hpp"
 
 namespace pymg {
@@ -104,7 +105,7 @@ std::string event_name(long long ev) {
 
 NB_MODULE(_mongoose, m) {
   using namespace pymg;
-  m.doc() = "pymongoose native core";
+  m.doc() = doc::module_;
   bind_connection(m);
   bind_http_message(m);
   bind_ws_message(m);
@@ -134,8 +135,8 @@ NB_MODULE(_mongoose, m) {
   export_int("MQTT_PROP_TYPE_INT", 5);
   export_int("MQTT_PROP_TYPE_SHORT", 6);
 
-  m.def("event_name", &event_name, nb::arg("ev"));
-  m.def("millis", []() { return mg::monotonic_ms(); });
+  m.def("event_name", &event_name, nb::arg("ev"), doc::fn_event_name);
+  m.def("millis", []() { return mg::monotonic_ms(); }, doc::fn_millis);
   for (const char* name : {"event_name", "millis", "Connection", "HttpMessage", "Manager", "Timer", "WsMessage"})
     all.append(name);
   for (const char* name : {"base64_decode", "base64_encode", "crc32", "hmac_sha256", "http_parse_multipart", "http_var",

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "common.hpp"
+#include "docstrings.hpp"
 #include "mg/base64.hpp"
 #include "mg/crc32.hpp"
 #include "mg/form.hpp"
@@ -119,7 +120,7 @@ void bind_utils(nb::module_& m) {
         std::string s = mg::base64_encode(d.get());
         return nb::str(s.data(), s.size());
       },
-      nb::arg("data"));
+      nb::arg("data"), doc::fn_base64_encode);
   m.def(
       "base64_decode",
       [](nb::handle data) {
@@ -128,7 +129,7 @@ void bind_utils(nb::module_& m) {
         if (!mg::base64_decode(t.s, out)) out.clear();
         return nb::bytes(out.data(), out.size());
       },
-      nb::arg("data"));
+      nb::arg("data"), doc::fn_base64_decode);
   m.def(
       "crc32",
       [](nb::handle data, nb::handle initial) {
@@ -149,10 +150,10 @@ void bind_utils(nb::module_& m) {
         }
         return crc;
       },
-      nb::arg("data"), nb::arg("initial") = 0);
-  m.def("md5", [](nb::handle data) { return digest<mg::kMd5Size, mg::md5>(data, "md5"); }, nb::arg("data"));
-  m.def("sha1", [](nb::handle data) { return digest<mg::kSha1Size, mg::sha1>(data, "sha1"); }, nb::arg("data"));
-  m.def("sha256", [](nb::handle data) { return digest<mg::kSha256Size, mg::sha256>(data, "sha256"); }, nb::arg("data"));
+      nb::arg("data"), nb::arg("initial") = 0, doc::fn_crc32);
+  m.def("md5", [](nb::handle data) { return digest<mg::kMd5Size, mg::md5>(data, "md5"); }, nb::arg("data"), doc::fn_md5);
+  m.def("sha1", [](nb::handle data) { return digest<mg::kSha1Size, mg::sha1>(data, "sha1"); }, nb::arg("data"), doc::fn_sha1);
+  m.def("sha256", [](nb::handle data) { return digest<mg::kSha256Size, mg::sha256>(data, "sha256"); }, nb::arg("data"), doc::fn_sha256);
   m.def(
       "hmac_sha256",
       [](nb::handle key, nb::handle data) {
@@ -168,7 +169,7 @@ void bind_utils(nb::module_& m) {
         if (!ok) throw std::runtime_error("hmac_sha256 is not available from OpenSSL");
         return nb::bytes(reinterpret_cast<const char*>(out), sizeof out);
       },
-      nb::arg("key"), nb::arg("data"));
+      nb::arg("key"), nb::arg("data"), doc::fn_hmac_sha256);
 
   // ---- randomness (OS CSPRNG) ----
   m.def(
@@ -185,7 +186,7 @@ void bind_utils(nb::module_& m) {
         }
         return nb::borrow<nb::bytes>(keep);
       },
-      nb::arg("length"));
+      nb::arg("length"), doc::fn_random_bytes);
   m.def(
       "random_str",
       [](nb::handle length) {
@@ -200,7 +201,7 @@ void bind_utils(nb::module_& m) {
         }
         return nb::borrow<nb::str>(keep);
       },
-      nb::arg("length"));
+      nb::arg("length"), doc::fn_random_str);
 
   // ---- JSON path access ----
   m.def(
@@ -210,7 +211,7 @@ void bind_utils(nb::module_& m) {
         Text p(path, "path");
         return text_or_none(mg::json::get(d.get(), p.s));
       },
-      nb::arg("data"), nb::arg("path"));
+      nb::arg("data"), nb::arg("path"), doc::fn_json_get);
   m.def(
       "json_get_num",
       [](nb::handle data, nb::handle path, nb::object dflt) -> nb::object {
@@ -219,7 +220,7 @@ void bind_utils(nb::module_& m) {
         auto v = mg::json::get_number(d.get(), p.s);
         return v ? nb::float_(*v) : dflt;
       },
-      nb::arg("data"), nb::arg("path"), nb::arg("default").none() = nb::none());
+      nb::arg("data"), nb::arg("path"), nb::arg("default").none() = nb::none(), doc::fn_json_get_num);
   m.def(
       "json_get_bool",
       [](nb::handle data, nb::handle path, nb::object dflt) -> nb::object {
@@ -228,7 +229,7 @@ void bind_utils(nb::module_& m) {
         auto v = mg::json::get_bool(d.get(), p.s);
         return v ? nb::bool_(*v) : dflt;
       },
-      nb::arg("data"), nb::arg("path"), nb::arg("default").none() = nb::none());
+      nb::arg("data"), nb::arg("path"), nb::arg("default").none() = nb::none(), doc::fn_json_get_bool);
   m.def(
       "json_get_long",
       [](nb::handle data, nb::handle path, nb::object dflt) -> nb::object {
@@ -238,7 +239,7 @@ void bind_utils(nb::module_& m) {
         auto v = mg::json::get_long(d.get(), p.s);
         return v ? nb::steal(PyLong_FromLongLong(*v)) : dflt;
       },
-      nb::arg("data"), nb::arg("path"), nb::arg("default") = 0);
+      nb::arg("data"), nb::arg("path"), nb::arg("default") = 0, doc::fn_json_get_long);
   m.def(
       "json_get_str",
       [](nb::handle data, nb::handle path) -> nb::object {
@@ -247,7 +248,7 @@ void bind_utils(nb::module_& m) {
         auto v = mg::json::get_string(d.get(), p.s);
         return v ? nb::object(decode(*v)) : nb::none();
       },
-      nb::arg("data"), nb::arg("path"));
+      nb::arg("data"), nb::arg("path"), doc::fn_json_get_str);
 
   // ---- logging ----
   m.def(
@@ -259,11 +260,11 @@ void bind_utils(nb::module_& m) {
         if (overflow || !mg::log_set_level(v < INT32_MIN || v > INT32_MAX ? -1 : static_cast<int>(v)))
           throw nb::value_error("log level must be in range 0-4 (MG_LL_NONE to MG_LL_VERBOSE)");
       },
-      nb::arg("level"));
-  m.def("log_get", []() { return mg::log_level(); });
+      nb::arg("level"), doc::fn_log_set);
+  m.def("log_get", []() { return mg::log_level(); }, doc::fn_log_get);
 
   // ---- glob, forms, multipart ----
-  m.def("match", &match, nb::arg("s"), nb::arg("pattern"));
+  m.def("match", &match, nb::arg("s"), nb::arg("pattern"), doc::fn_match);
   m.def(
       "http_var",
       [](nb::handle buf, nb::handle name) {
@@ -271,8 +272,8 @@ void bind_utils(nb::module_& m) {
         Text n(name, "name");
         return text_or_none(mg::http::form_var(b.get(), n.s));
       },
-      nb::arg("buf"), nb::arg("name"));
-  m.def("http_parse_multipart", &parse_multipart, nb::arg("body"), nb::arg("offset") = 0);
+      nb::arg("buf"), nb::arg("name"), doc::fn_http_var);
+  m.def("http_parse_multipart", &parse_multipart, nb::arg("body"), nb::arg("offset") = 0, doc::fn_http_parse_multipart);
 
   // ---- URLs ----
   m.def(
@@ -282,19 +283,19 @@ void bind_utils(nb::module_& m) {
         std::string s = mg::url::encode(t.s);
         return nb::str(s.data(), s.size());
       },
-      nb::arg("data"));
-  m.def("url_host", [](nb::handle url) { return decode(mg::url::host(Text(url, "url").s)); }, nb::arg("url"));
-  m.def("url_user", [](nb::handle url) { return decode(mg::url::user(Text(url, "url").s)); }, nb::arg("url"));
-  m.def("url_pass", [](nb::handle url) { return decode(mg::url::pass(Text(url, "url").s)); }, nb::arg("url"));
-  m.def("url_uri", [](nb::handle url) { return decode(mg::url::uri(Text(url, "url").s)); }, nb::arg("url"));
+      nb::arg("data"), doc::fn_url_encode);
+  m.def("url_host", [](nb::handle url) { return decode(mg::url::host(Text(url, "url").s)); }, nb::arg("url"), doc::fn_url_host);
+  m.def("url_user", [](nb::handle url) { return decode(mg::url::user(Text(url, "url").s)); }, nb::arg("url"), doc::fn_url_user);
+  m.def("url_pass", [](nb::handle url) { return decode(mg::url::pass(Text(url, "url").s)); }, nb::arg("url"), doc::fn_url_pass);
+  m.def("url_uri", [](nb::handle url) { return decode(mg::url::uri(Text(url, "url").s)); }, nb::arg("url"), doc::fn_url_uri);
   m.def(
       "url_port",
       [](nb::handle url) {
         int port = mg::url::port(Text(url, "url").s);
         return port < 0 ? 0 : port;  // not a 0-65535 number: 0, like a scheme without a default
       },
-      nb::arg("url"));
-  m.def("url_is_ssl", [](nb::handle url) { return mg::url::is_ssl_exact(Text(url, "url").s); }, nb::arg("url"));
+      nb::arg("url"), doc::fn_url_port);
+  m.def("url_is_ssl", [](nb::handle url) { return mg::url::is_ssl_exact(Text(url, "url").s); }, nb::arg("url"), doc::fn_url_is_ssl);
 }
 
 }  // namespace pymg

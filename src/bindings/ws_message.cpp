@@ -1,6 +1,7 @@
 // WsMessage: a view of one complete WebSocket message, valid during its handler call
 // (spec §3.4).
 #include "common.hpp"
+#include "docstrings.hpp"
 
 namespace pymg {
 
@@ -18,18 +19,18 @@ nb::object new_ws_message_view(const mg::WsMessage* msg) {
 void invalidate_ws_view(PyObject* view) { nb::inst_ptr<PyWsMessage>(view)->m = nullptr; }
 
 void bind_ws_message(nb::module_& m) {
-  nb::class_<PyWsMessage>(m, "WsMessage", nb::is_final())
+  nb::class_<PyWsMessage>(m, "WsMessage", doc::WsMessage, nb::is_final())
       .def(nb::new_([]() { return PyWsMessage{}; }))
       .def_prop_ro("data",
                    [](PyWsMessage& v) {
                      auto* p = msg_of(v);
                      std::string_view d = p ? p->data : "";
                      return nb::bytes(d.data(), d.size());
-                   })
-      .def_prop_ro("text", [](PyWsMessage& v) { auto* p = msg_of(v); return decode(p ? p->data : ""); })
-      .def_prop_ro("flags", [](PyWsMessage& v) { auto* p = msg_of(v); return p ? int(p->flags) : 0; })
-      .def_prop_ro("opcode", [](PyWsMessage& v) { auto* p = msg_of(v); return p ? int(p->flags & 0x0f) : 0; })
-      .def("__bool__", [](PyWsMessage& v) { return msg_of(v) != nullptr; })
+                   }, doc::WsMessage_data)
+      .def_prop_ro("text", [](PyWsMessage& v) { auto* p = msg_of(v); return decode(p ? p->data : ""); }, doc::WsMessage_text)
+      .def_prop_ro("flags", [](PyWsMessage& v) { auto* p = msg_of(v); return p ? int(p->flags) : 0; }, doc::WsMessage_flags)
+      .def_prop_ro("opcode", [](PyWsMessage& v) { auto* p = msg_of(v); return p ? int(p->flags & 0x0f) : 0; }, doc::WsMessage_opcode)
+      .def("__bool__", [](PyWsMessage& v) { return msg_of(v) != nullptr; }, doc::WsMessage___bool__)
       .def("__repr__", [](PyWsMessage& v) -> std::string {
         auto* p = msg_of(v);
         if (!p) return "<WsMessage invalid>";

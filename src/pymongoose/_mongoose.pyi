@@ -1,8 +1,11 @@
-"""Type stubs for pymongoose._mongoose (the native core)."""
+"""The native core of pymongoose: the event loop, connections, messages and utilities.
+
+The `pymongoose` package re-exports everything listed in `__all__`; import from there.
+"""
 
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
-from typing import Any, Final, TypedDict, TypeVar, final, overload
+from typing import Any, Final, TypedDict, TypeVar, final
 
 from typing_extensions import Buffer
 
@@ -91,37 +94,67 @@ __all__ = [
 ]
 
 MG_EV_ERROR: Final[int]
+"""Something failed; `data` is the error text (`str`). `MG_EV_CLOSE` follows."""
 MG_EV_OPEN: Final[int]
+"""First event of every connection; `data` is `None`."""
 MG_EV_POLL: Final[int]
+"""Once per `poll()` to every connection (unless `poll_events=False`); `data` is `None`."""
 MG_EV_RESOLVE: Final[int]
+"""The host name of an outbound connection was resolved; `data` is `None`."""
 MG_EV_CONNECT: Final[int]
+"""An outbound connection is established; `data` is `None`."""
 MG_EV_ACCEPT: Final[int]
+"""A listener accepted this connection; `data` is `None`."""
 MG_EV_TLS_HS: Final[int]
+"""TLS handshake completed (TLS is planned, not yet available); `data` is `None`."""
 MG_EV_READ: Final[int]
+"""Bytes were received (after any protocol events for them); `data` is `None`."""
 MG_EV_WRITE: Final[int]
+"""Bytes were written to the socket; `data` is `None`."""
 MG_EV_CLOSE: Final[int]
+"""Last event of every connection; `data` is `None`."""
 MG_EV_HTTP_HDRS: Final[int]
+"""An HTTP head is complete; `data` is an `HttpMessage` (body possibly partial)."""
 MG_EV_HTTP_MSG: Final[int]
+"""A complete HTTP request or response; `data` is an `HttpMessage`."""
 MG_EV_WS_OPEN: Final[int]
+"""WebSocket handshake done; `data` is the upgrade request (server) or the 101 response (client), an `HttpMessage`."""
 MG_EV_WS_MSG: Final[int]
+"""A complete WebSocket message; `data` is a `WsMessage`."""
 MG_EV_WS_CTL: Final[int]
+"""A WebSocket control frame (ping, pong, close) or continuation; `data` is `None`."""
 MG_EV_MQTT_CMD: Final[int]
+"""MQTT packet (MQTT is planned, not yet available)."""
 MG_EV_MQTT_MSG: Final[int]
+"""MQTT PUBLISH (MQTT is planned, not yet available)."""
 MG_EV_MQTT_OPEN: Final[int]
+"""MQTT CONNACK (MQTT is planned, not yet available)."""
 MG_EV_SNTP_TIME: Final[int]
+"""SNTP reply (SNTP is planned, not yet available)."""
 MG_EV_WAKEUP: Final[int]
+"""A payload sent with `Manager.wakeup()`; `data` is `bytes`."""
 MG_EV_USER: Final[int]
+"""First code free for the program's own events (`MG_EV_USER + n`)."""
 
 WEBSOCKET_OP_TEXT: Final[int]
+"""WebSocket text frame opcode (1)."""
 WEBSOCKET_OP_BINARY: Final[int]
+"""WebSocket binary frame opcode (2)."""
 WEBSOCKET_OP_PING: Final[int]
+"""WebSocket ping opcode (9)."""
 WEBSOCKET_OP_PONG: Final[int]
+"""WebSocket pong opcode (10)."""
 
 MG_LL_NONE: Final[int]
+"""Log level: nothing (the start-up level)."""
 MG_LL_ERROR: Final[int]
+"""Log level: errors."""
 MG_LL_INFO: Final[int]
+"""Log level: errors and information."""
 MG_LL_DEBUG: Final[int]
+"""Log level: debugging detail."""
 MG_LL_VERBOSE: Final[int]
+"""Log level: everything."""
 
 MQTT_PROP_TYPE_BYTE: Final[int]
 MQTT_PROP_TYPE_STRING: Final[int]
@@ -131,128 +164,313 @@ MQTT_PROP_TYPE_VARIABLE_INT: Final[int]
 MQTT_PROP_TYPE_INT: Final[int]
 MQTT_PROP_TYPE_SHORT: Final[int]
 
-def event_name(ev: int) -> str: ...
-def millis() -> int: ...
+def event_name(ev: int) -> str:
+    """Name of an event code, for logging.
 
-# Utilities (spec §4). "data"/"buf"/"body"/"key" take str (UTF-8, surrogateescape) or any
-# buffer; "str" parameters take str only.
-def log_set(level: int) -> None: ...
-def log_get() -> int: ...
-def base64_encode(data: _BytesLike) -> str: ...
-def base64_decode(data: str) -> bytes: ...
-def crc32(data: _BytesLike, initial: int = 0) -> int: ...
-def md5(data: _BytesLike) -> bytes: ...
-def sha1(data: _BytesLike) -> bytes: ...
-def sha256(data: _BytesLike) -> bytes: ...
-def hmac_sha256(key: _BytesLike, data: _BytesLike) -> bytes: ...
-def random_bytes(length: int) -> bytes: ...
-def random_str(length: int) -> str: ...
-def json_get(data: _BytesLike, path: str) -> str | None: ...
-@overload
-def json_get_num(data: _BytesLike, path: str) -> float | None: ...
-@overload
-def json_get_num(data: _BytesLike, path: str, default: _T) -> float | _T: ...
-@overload
-def json_get_bool(data: _BytesLike, path: str) -> bool | None: ...
-@overload
-def json_get_bool(data: _BytesLike, path: str, default: _T) -> bool | _T: ...
-def json_get_long(data: _BytesLike, path: str, default: int = 0) -> int: ...
-def json_get_str(data: _BytesLike, path: str) -> str | None: ...
-def match(s: str, pattern: str) -> tuple[bool, list[str]]: ...
-def http_var(buf: _BytesLike, name: str) -> str | None: ...
-def http_parse_multipart(body: _BytesLike, offset: int = 0) -> tuple[int, _MultipartPart | None]: ...
-def url_encode(data: str) -> str: ...
-def url_host(url: str) -> str: ...
-def url_port(url: str) -> int: ...
-def url_user(url: str) -> str: ...
-def url_pass(url: str) -> str: ...
-def url_uri(url: str) -> str: ...
-def url_is_ssl(url: str) -> bool: ...
+    Known codes give their constant's name (`"MG_EV_HTTP_MSG"`); `MG_EV_USER + n` gives
+    `"MG_EV_USER+n"`; any other value gives `"MG_EV_UNKNOWN(<n>)"`.
+    """
+
+def millis() -> int:
+    """Milliseconds of a monotonic clock (the clock timers use); never decreases."""
+
+def log_set(level: int) -> None:
+    """Set the process-wide engine log level, one of the `MG_LL_*` constants.
+
+    The level starts at `MG_LL_NONE` (silent). Lines go straight to file descriptor 2, not
+    through `sys.stderr`. A value outside 0-4 raises `ValueError`.
+    """
+
+def log_get() -> int:
+    """The process-wide engine log level (an `MG_LL_*` value)."""
+
+def base64_encode(data: _BytesLike) -> str:
+    """Standard base64 (with `=` padding) of `data`; `""` for empty input."""
+
+def base64_decode(data: str) -> bytes:
+    """Decode standard padded base64 text.
+
+    Only `str` is accepted (`TypeError` otherwise). Any character outside the alphabet gives
+    `b""`; a trailing incomplete group of characters is ignored.
+    """
+
+def crc32(data: _BytesLike, initial: int = 0) -> int:
+    """CRC-32 of `data`, the same value as `zlib.crc32`.
+
+    Pass the previous result as `initial` to continue a checksum over several pieces.
+    """
+
+def md5(data: _BytesLike) -> bytes:
+    """MD5 digest of `data` (16 raw bytes)."""
+
+def sha1(data: _BytesLike) -> bytes:
+    """SHA-1 digest of `data` (20 raw bytes)."""
+
+def sha256(data: _BytesLike) -> bytes:
+    """SHA-256 digest of `data` (32 raw bytes)."""
+
+def hmac_sha256(key: _BytesLike, data: _BytesLike) -> bytes:
+    """HMAC-SHA-256 of `data` under `key` (32 raw bytes)."""
+
+def random_bytes(length: int) -> bytes:
+    """`length` bytes from the operating system's CSPRNG.
+
+    A negative length raises `OverflowError`; a failing generator raises `OSError`.
+    """
+
+def random_str(length: int) -> str:
+    """A random string of `length` characters from `[A-Za-z0-9]` (CSPRNG, no modulo bias)."""
+
+def json_get(data: _BytesLike, path: str) -> str | None:
+    """Raw text of the JSON value at `path` (`$`, `$.a.b`, `$.list[0].name`).
+
+    The text is returned as it appears in the document: strings keep their quotes, numbers
+    and objects are verbatim. `None` when the path is absent or the document is not valid
+    JSON up to that value.
+    """
+
+def json_get_num(data: _BytesLike, path: str, default: _T | None = None) -> float | _T | None:
+    """The JSON number at `path` as a `float`, or `default` when it is missing or not a number.
+
+    A quoted number is a string, not a number.
+    """
+
+def json_get_bool(data: _BytesLike, path: str, default: _T | None = None) -> bool | _T | None:
+    """The JSON boolean at `path`, or `default` when it is missing or not a boolean."""
+
+def json_get_long(data: _BytesLike, path: str, default: int = 0) -> int:
+    """The JSON number at `path` as an `int`.
+
+    Integers are exact within 64 bits (larger ones saturate); other numbers are truncated
+    toward zero. `default` when the value is missing or not a number.
+    """
+
+def json_get_str(data: _BytesLike, path: str) -> str | None:
+    """The JSON string at `path` with every escape decoded (surrogate pairs included).
+
+    `None` when the value is missing, not a string, or badly escaped.
+    """
+
+def match(s: str, pattern: str) -> tuple[bool, list[str]]:
+    """Match all of `s` against a glob `pattern` and return `(matched, captures)`.
+
+    `?` matches one character, `*` a run without `/`, `#` any run; everything else is
+    literal and case-sensitive. Each wildcard yields one capture, in order; the list is
+    empty when there is no match.
+    """
+
+def http_var(buf: _BytesLike, name: str) -> str | None:
+    """Value of `name` in an `&`-separated `name=value` buffer (a form body, a query).
+
+    The name is compared case-insensitively and the value is not URL-decoded. `""` for an
+    empty value, `None` when the name is absent.
+    """
+
+def http_parse_multipart(body: _BytesLike, offset: int = 0) -> tuple[int, _MultipartPart | None]:
+    """Parse the `multipart/form-data` part of `body` that starts at `offset`.
+
+    Returns `(next_offset, {"name": ..., "filename": ..., "body": ...})`; pass `next_offset`
+    back to read the next part. `(0, None)` when there is no further part.
+    """
+
+def url_encode(data: str) -> str:
+    """Percent-encode every byte of the UTF-8 text except `A-Z a-z 0-9 . _ - ~` (lowercase hex)."""
+
+def url_host(url: str) -> str:
+    """Host part of `url`, without user information and port (IPv6 keeps its brackets)."""
+
+def url_port(url: str) -> int:
+    """Port of `url`: the explicit one, else the scheme's default (80, 443, 1883, 8883), else 0."""
+
+def url_user(url: str) -> str:
+    """User name of `url`'s user information; `""` when absent."""
+
+def url_pass(url: str) -> str:
+    """Password of `url`'s user information; `""` when absent."""
+
+def url_uri(url: str) -> str:
+    """Path and query of `url` (from the first `/` after the host); `"/"` when there is none."""
+
+def url_is_ssl(url: str) -> bool:
+    """Whether `url` starts with one of the TLS schemes `https:`, `wss:`, `mqtts:`, `ssl:`, `tls:`, `tcps:`."""
 
 @final
 class HttpMessage:
+    """An HTTP request (server side) or response (client side) handed to a handler.
+
+    Delivered with `MG_EV_HTTP_HDRS`, `MG_EV_HTTP_MSG` and `MG_EV_WS_OPEN`. It is a view
+    into the engine's buffers and is valid only during the handler call that received it;
+    afterwards every accessor returns an empty value and `bool(msg)` is `False`. Use
+    `copy()` to keep a message for later.
+
+    For a response, `method` holds the protocol, `uri` the status code and `proto` the
+    reason phrase.
+    """
+
     def __init__(self) -> None: ...
     @property
-    def method(self) -> str: ...
+    def method(self) -> str:
+        """The request method as sent (for a response: the protocol, e.g. `HTTP/1.1`)."""
     @property
-    def uri(self) -> str: ...
+    def uri(self) -> str:
+        """The request target up to `?`, not decoded (for a response: the status code)."""
     @property
-    def query(self) -> str: ...
+    def query(self) -> str:
+        """The raw query string after `?`, not decoded; `""` when there is none."""
     @property
-    def proto(self) -> str: ...
+    def proto(self) -> str:
+        """`HTTP/1.1` or `HTTP/1.0` (for a response: the reason phrase)."""
     @property
-    def body_bytes(self) -> bytes: ...
+    def body_bytes(self) -> bytes:
+        """The body, de-chunked; in `MG_EV_HTTP_HDRS` only the part received so far."""
     @property
-    def body_text(self) -> str: ...
-    def header(self, name: str, default: Any = None) -> Any: ...
-    def headers(self) -> list[tuple[str, str]]: ...
-    def query_var(self, name: str) -> str | None: ...
-    def status(self) -> int | None: ...
-    def header_var(self, header_name: str, var_name: str) -> str | None: ...
-    def copy(self) -> HttpMessage: ...
-    def __bool__(self) -> bool: ...
+    def body_text(self) -> str:
+        """The body decoded as UTF-8 (undecodable bytes kept with `surrogateescape`)."""
+    def header(self, name: str, default: Any = None) -> Any:
+        """Value of the first header called `name` (any case), trimmed; `default` when absent."""
+    def headers(self) -> list[tuple[str, str]]:
+        """Every header as `(name, value)`, in wire order, duplicates kept."""
+    def query_var(self, name: str) -> str | None:
+        """URL-decoded value of query parameter `name` (any case); `None` when missing or empty.
+
+        A malformed `%` escape, or a decoded value of 2048 bytes or more, raises `ValueError`.
+        """
+    def status(self) -> int | None:
+        """The status code of a response (the leading digits of `uri`); 0 when there are none."""
+    def header_var(self, header_name: str, var_name: str) -> str | None:
+        """Value of `var_name=...` inside header `header_name` (e.g. `charset` in `Content-Type`).
+
+        Surrounding double quotes are removed. `None` when the header or the variable is
+        missing or empty.
+        """
+    def copy(self) -> HttpMessage:
+        """A detached message owning a copy of the head and body, valid for as long as it is kept.
+
+        `serve_dir`, `serve_file` and `ws_upgrade` accept it later, e.g. from an
+        `MG_EV_WAKEUP` handler.
+        """
+    def __bool__(self) -> bool:
+        """`True` while the view is valid."""
 
 @final
 class WsMessage:
+    """One complete (reassembled) WebSocket message, delivered with `MG_EV_WS_MSG`.
+
+    Like `HttpMessage` it is valid only during the handler call that received it.
+    """
+
     def __init__(self) -> None: ...
     @property
-    def data(self) -> bytes: ...
+    def data(self) -> bytes:
+        """The message payload."""
     @property
-    def text(self) -> str: ...
+    def text(self) -> str:
+        """The payload decoded as UTF-8 (undecodable bytes kept with `surrogateescape`)."""
     @property
-    def flags(self) -> int: ...
+    def flags(self) -> int:
+        """First header byte of the final frame: `0x80 | opcode` (129 text, 130 binary).
+
+        Test the type with `flags & 0x0F`, or use `opcode`.
+        """
     @property
-    def opcode(self) -> int: ...
-    def __bool__(self) -> bool: ...
+    def opcode(self) -> int:
+        """`WEBSOCKET_OP_TEXT` or `WEBSOCKET_OP_BINARY`."""
+    def __bool__(self) -> bool:
+        """`True` while the view is valid."""
 
 @final
 class Connection:
+    """One socket of a `Manager`: a listener, an accepted connection or an outbound one.
+
+    Only the engine creates connections; a handler receives the same object for every event
+    of one connection. Methods append output to the send buffer, which `poll()` flushes.
+    Once the connection has closed (after its `MG_EV_CLOSE` handler returned) methods raise
+    `RuntimeError("Connection has been closed")` and properties read as closed.
+    """
+
     def __init__(self) -> None: ...
     @property
-    def id(self) -> int: ...
+    def id(self) -> int:
+        """Connection id, unique within the manager and never reused; kept after close."""
     @property
-    def handler(self) -> _Handler | None: ...
+    def handler(self) -> _Handler | None:
+        """The connection's own handler, or `None` when it uses the manager's default."""
     @property
-    def userdata(self) -> Any: ...
+    def userdata(self) -> Any:
+        """A free slot for the program's own per-connection state (default `None`)."""
     @userdata.setter
     def userdata(self, value: Any) -> None: ...
     @property
-    def is_listening(self) -> bool: ...
+    def is_listening(self) -> bool:
+        """Whether this is a listener."""
     @property
-    def is_client(self) -> bool: ...
+    def is_client(self) -> bool:
+        """Whether this is an outbound connection (made by `connect` or `ws_connect`)."""
     @property
-    def is_udp(self) -> bool: ...
+    def is_udp(self) -> bool:
+        """Whether this is a datagram socket."""
     @property
-    def is_tls(self) -> bool: ...
+    def is_tls(self) -> bool:
+        """Whether TLS is in use on this connection."""
     @property
-    def is_websocket(self) -> bool: ...
+    def is_websocket(self) -> bool:
+        """Whether the connection has been upgraded to WebSocket."""
     @property
-    def is_closing(self) -> bool: ...
+    def is_closing(self) -> bool:
+        """Whether the connection closes at the end of the current iteration (`True` after close)."""
     @property
-    def is_draining(self) -> bool: ...
+    def is_draining(self) -> bool:
+        """Whether the connection closes once its queued output has been sent."""
     @property
-    def is_full(self) -> bool: ...
+    def is_full(self) -> bool:
+        """Whether reading is paused because the send buffer passed `send_high_water`.
+
+        Reading resumes once the buffer falls below `send_low_water`.
+        """
     @property
-    def is_readable(self) -> bool: ...
+    def is_readable(self) -> bool:
+        """Whether the last wait reported the socket readable (informational)."""
     @property
-    def is_writable(self) -> bool: ...
+    def is_writable(self) -> bool:
+        """Whether the last wait reported the socket writable (informational)."""
     @property
-    def local_addr(self) -> _Address | None: ...
+    def local_addr(self) -> _Address | None:
+        """Local address as `(ip, port, is_ipv6)`; `None` after close."""
     @property
-    def remote_addr(self) -> _Address | None: ...
+    def remote_addr(self) -> _Address | None:
+        """Peer address as `(ip, port, is_ipv6)`; `None` after close."""
     @property
-    def recv_len(self) -> int: ...
+    def recv_len(self) -> int:
+        """Bytes waiting in the receive buffer."""
     @property
-    def send_len(self) -> int: ...
+    def send_len(self) -> int:
+        """Bytes queued in the send buffer."""
     @property
-    def recv_size(self) -> int: ...
+    def recv_size(self) -> int:
+        """Allocated size of the receive buffer."""
     @property
-    def send_size(self) -> int: ...
-    def set_handler(self, handler: _Handler | None) -> None: ...
-    def send(self, data: _BytesLike) -> None: ...
-    def http_basic_auth(self, username: str, password: str) -> None: ...
-    def reply(self, status_code: int, body: _BytesLike = b"", headers: _HeaderArg = None) -> None: ...
-    def reply_json(self, data: Any, status_code: int = 200, headers: _HeaderArg = None) -> None: ...
+    def send_size(self) -> int:
+        """Allocated size of the send buffer."""
+    def set_handler(self, handler: _Handler | None) -> None:
+        """Give the connection its own handler, from its next event on.
+
+        On a listener, connections accepted later inherit it. `None` goes back to the
+        manager's default handler.
+        """
+    def send(self, data: _BytesLike) -> None:
+        """Queue raw bytes (`str` is sent as UTF-8). On UDP, send one datagram at once."""
+    def http_basic_auth(self, username: str, password: str) -> None:
+        """Queue one `Authorization: Basic ...` header line for an HTTP request being written."""
+    def reply(self, status_code: int, body: _BytesLike = b"", headers: _HeaderArg = None) -> None:
+        """Queue a complete HTTP/1.1 response and mark the request answered.
+
+        `headers` is a mapping or an iterable of `(name, value)` pairs (duplicates allowed).
+        `Content-Length` is computed; `Content-Type: text/plain` is added when no content
+        type is given. Invalid header names or values raise `ValueError`; a status code
+        outside 100-999 raises `ValueError`.
+        """
+    def reply_json(self, data: Any, status_code: int = 200, headers: _HeaderArg = None) -> None:
+        """Reply with `json.dumps(data)` and `Content-Type: application/json`."""
     def serve_dir(
         self,
         message: HttpMessage,
@@ -260,29 +478,76 @@ class Connection:
         extra_headers: str = "",
         mime_types: str = "",
         page404: str = "",
-    ) -> None: ...
+    ) -> None:
+        """Answer `message` with the file it names below `root_dir`.
+
+        Handles index files, `HEAD`, single byte ranges, `ETag`/`Last-Modified`
+        revalidation and gzip variants; paths that leave the root are refused.
+        `extra_headers` are `Name: value` lines added to the response, `mime_types` extra
+        `ext=type` pairs separated by commas, `page404` a file sent when nothing matches.
+        """
     def serve_file(
         self, message: HttpMessage, path: str, extra_headers: str = "", mime_types: str = ""
-    ) -> None: ...
-    def ws_upgrade(self, message: HttpMessage, extra_headers: _HeaderArg = None) -> None: ...
-    def ws_send(self, data: _BytesLike, op: int = 1) -> None: ...
-    def http_chunk(self, data: _BytesLike) -> None: ...
-    def http_sse(self, event_type: str, data: str) -> None: ...
-    def error(self, message: str) -> None: ...
-    def close(self) -> None: ...
-    def drain(self) -> None: ...
-    def recv_data(self, length: int = -1) -> bytes: ...
-    def send_data(self, length: int = -1) -> bytes: ...
-    def recv_consume(self, length: int = -1) -> bytes: ...
+    ) -> None:
+        """Answer `message` with the file at `path`, whatever its URI (same rules as `serve_dir`)."""
+    def ws_upgrade(self, message: HttpMessage, extra_headers: _HeaderArg = None) -> None:
+        """Accept the WebSocket upgrade request `message`.
+
+        Queues the `101` response and delivers `MG_EV_WS_OPEN` before returning. A request
+        without `Sec-WebSocket-Key` gets a `426` instead.
+        """
+    def ws_send(self, data: _BytesLike, op: int = 1) -> None:
+        """Queue one WebSocket frame with opcode `op` (default `WEBSOCKET_OP_TEXT`)."""
+    def http_chunk(self, data: _BytesLike) -> None:
+        """Queue one chunk of a chunked response; an empty chunk ends the response.
+
+        The status line and headers (with `Transfer-Encoding: chunked`) are the program's to
+        send first, e.g. with `send()`.
+        """
+    def http_sse(self, event_type: str, data: str) -> None:
+        """Queue one Server-Sent Event (`event:` and one `data:` line per line) as a chunk."""
+    def error(self, message: str) -> None:
+        """Deliver `MG_EV_ERROR(message)` now and close the connection at the end of the iteration."""
+    def close(self) -> None:
+        """Close at once: the socket is closed, unsent output dropped, `MG_EV_CLOSE` delivered.
+
+        Safe from any handler, including this connection's own; a no-op when already closed.
+        """
+    def drain(self) -> None:
+        """Close once the queued output has been sent."""
+    def recv_data(self, length: int = -1) -> bytes:
+        """Copy of the first `length` bytes of the receive buffer (all when negative)."""
+    def send_data(self, length: int = -1) -> bytes:
+        """Copy of the first `length` bytes of the send buffer (all when negative)."""
+    def recv_consume(self, length: int = -1) -> bytes:
+        """Remove and return the first `length` bytes of the receive buffer (all when negative).
+
+        Only for raw TCP/UDP connections; HTTP and WebSocket connections raise `RuntimeError`.
+        """
 
 @final
 class Timer:
+    """A timer returned by `Manager.timer_add`; the manager keeps it alive."""
+
     def __init__(self) -> None: ...
-    def cancel(self) -> None: ...
+    def cancel(self) -> None:
+        """Stop the timer (thread-safe, idempotent); its callback does not run again."""
     @property
-    def active(self) -> bool: ...
+    def active(self) -> bool:
+        """`True` until the timer is cancelled, a one-shot timer has fired, or the manager closed."""
 
 class Manager:
+    """The event loop: owns the sockets, timers and wakeup queue, and calls the handlers.
+
+    `handler(conn, ev, data)` is the default handler of every connection without its own.
+    `enable_wakeup=True` creates the channel `wakeup()` uses. `error_handler(exc)` receives
+    each `Exception` a handler raises (otherwise the traceback is printed). `limits`
+    overrides engine limits by name (see the `limits` property); `poll_events=False` stops
+    the per-iteration `MG_EV_POLL` to every connection.
+
+    Usable as a context manager: leaving the block calls `close()`.
+    """
+
     def __init__(
         self,
         handler: _Handler | None = None,
@@ -292,26 +557,72 @@ class Manager:
         limits: dict[str, int | float] | None = None,
         poll_events: bool = True,
     ) -> None: ...
-    def poll(self, timeout_ms: int = 0) -> None: ...
-    def run(self, poll_ms: int = 100) -> None: ...
-    def close(self) -> None: ...
-    def __enter__(self) -> Manager: ...
+    def poll(self, timeout_ms: int = 0) -> None:
+        """Run one iteration of the loop: wait for activity, then dispatch every event.
+
+        `0` never blocks, a positive value waits at most that many milliseconds, a negative
+        one until something happens. The GIL is released while waiting. Not reentrant.
+        """
+    def run(self, poll_ms: int = 100) -> None:
+        """Poll until SIGINT or SIGTERM, then restore the signal handlers and `close()`.
+
+        Must run on the main thread.
+        """
+    def close(self) -> None:
+        """Close every connection (delivering `MG_EV_CLOSE`) and free the manager; idempotent.
+
+        Raises `RuntimeError` while a `poll()` is running.
+        """
+    def __enter__(self) -> Manager:
+        """Return the manager itself."""
     def __exit__(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> bool: ...
-    def listen(self, url: str, handler: _Handler | None = None, *, http: bool | None = None) -> Connection: ...
-    def connect(self, url: str, handler: _Handler | None = None, *, http: bool | None = None) -> Connection: ...
-    def ws_connect(self, url: str, handler: _Handler | None = None) -> Connection: ...
-    def wakeup(self, connection_id: int, data: Buffer = b"") -> bool: ...
+    ) -> bool:
+        """Call `close()`; exceptions from the block propagate."""
+    def listen(self, url: str, handler: _Handler | None = None, *, http: bool | None = None) -> Connection:
+        """Listen on `url` (e.g. `http://0.0.0.0:8000`, `tcp://127.0.0.1:0`) and return the listener.
+
+        `handler` is used by the listener and inherited by every connection it accepts.
+        `http` chooses HTTP parsing; by default it follows the scheme. Port 0 picks a free
+        port (read it from `local_addr`). Failure raises `RuntimeError`.
+        """
+    def connect(self, url: str, handler: _Handler | None = None, *, http: bool | None = None) -> Connection:
+        """Open an outbound connection to `url` and return it at once.
+
+        Nothing is sent automatically: write the request, typically on `MG_EV_CONNECT`.
+        Host names are resolved in the background; failures arrive as `MG_EV_ERROR` then
+        `MG_EV_CLOSE`.
+        """
+    def ws_connect(self, url: str, handler: _Handler | None = None) -> Connection:
+        """Open a WebSocket client connection to `url` (`ws://...`).
+
+        `MG_EV_WS_OPEN` follows a valid `101` response; a failed handshake gives
+        `MG_EV_ERROR("ws handshake error")` and closes.
+        """
+    def wakeup(self, connection_id: int, data: Buffer = b"") -> bool:
+        """Deliver `data` as `MG_EV_WAKEUP` to connection `connection_id`; callable from any thread.
+
+        Interrupts a blocked `poll()`. Returns `False` when wakeup is disabled, the id is not
+        positive or the queue is full; a payload above `wakeup_max_payload` raises
+        `ValueError`.
+        """
     def timer_add(
         self, milliseconds: int, callback: Callable[[], Any], *, repeat: bool = False, run_now: bool = False
-    ) -> Timer: ...
+    ) -> Timer:
+        """Call `callback()` after `milliseconds` (every `milliseconds` with `repeat=True`).
+
+        `run_now=True` also fires it in the next `poll()`. Callbacks run on the polling
+        thread; their exceptions are printed.
+        """
     @property
-    def connections(self) -> tuple[Connection, ...]: ...
+    def connections(self) -> tuple[Connection, ...]:
+        """The live connections in creation order (listeners included, internal ones not)."""
     @property
-    def wakeup_id(self) -> int: ...
+    def wakeup_id(self) -> int:
+        """Id of the internal wakeup connection (1), or 0 when wakeup is disabled."""
     @property
-    def limits(self) -> dict[str, int | float]: ...
+    def limits(self) -> dict[str, int | float]:
+        """A copy of the effective engine limits (sizes in bytes, timeouts in seconds)."""

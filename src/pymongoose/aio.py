@@ -1,10 +1,10 @@
 # SPDX-License-Identifier: MIT
-"""asyncio integration: run a :class:`~pymongoose.Manager` next to an asyncio loop.
+"""asyncio integration: run a ``Manager`` next to an asyncio loop.
 
 ``AsyncManager`` owns a ``Manager`` and a daemon thread that polls it.  Handlers and
 timer callbacks run on that thread; code on the asyncio loop (or any other thread)
 creates listeners, connections and timers through the delegating methods, and
-handlers hand results back to the loop with :meth:`AsyncManager.schedule`.
+handlers hand results back to the loop with ``AsyncManager.schedule``.
 
 Locking
 -------
@@ -154,7 +154,7 @@ class _Session:
 
 
 class AsyncManager:
-    """A :class:`Manager` polled on a daemon thread, for use from asyncio code.
+    """A ``Manager`` polled on a daemon thread, for use from asyncio code.
 
     ``async with AsyncManager(handler) as am:`` creates the manager (with wakeup
     support) and starts the poll thread; leaving the block stops the thread and closes
@@ -337,7 +337,7 @@ class AsyncManager:
 
     @property
     def manager(self) -> Manager:
-        """The underlying :class:`Manager`."""
+        """The underlying ``Manager`` (`RuntimeError` when not started)."""
         return self._require().manager
 
     @property

@@ -137,7 +137,11 @@ class _ConnState:
 
 
 class ASGIServer:
-    """Serve an ASGI 3.0 application (HTTP, WebSocket and lifespan scopes)."""
+    """Serve an ASGI 3.0 application (HTTP, WebSocket and lifespan scopes).
+
+    ``await start(url)`` runs the lifespan startup, listens and starts the poll thread;
+    ``await stop()`` undoes it. ``error_handler`` is passed to the ``Manager``.
+    """
 
     def __init__(self, app: ASGIApp, error_handler: ErrorHandler | None = None) -> None:
         self.app = app
@@ -162,11 +166,16 @@ class ASGIServer:
 
     @property
     def manager(self) -> Manager:
+        """The running ``Manager`` (``RuntimeError`` when the server is not started)."""
         if self._manager is None:
             raise RuntimeError(_NOT_STARTED)
         return self._manager
 
     async def start(self, url: str = "http://127.0.0.1:8000") -> Connection:
+        """Run the lifespan startup, listen on ``url`` and start polling; returns the listener.
+
+        A failed lifespan startup raises ``RuntimeError``.
+        """
         if self._manager is not None:
             raise RuntimeError("ASGIServer is already started")
         self._loop = asyncio.get_running_loop()
@@ -193,6 +202,10 @@ class ASGIServer:
         return listener
 
     async def stop(self) -> None:
+        """Stop polling, cancel the app's tasks, close the manager, run the lifespan shutdown.
+
+        Never raises; safe to call twice or without a successful ``start()``.
+        """
         try:
             await self._stop()
         except Exception:  # stop() never raises

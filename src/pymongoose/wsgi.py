@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""WSGI (PEP 3333) server on top of a pymongoose :class:`~pymongoose.Manager`.
+"""WSGI (PEP 3333) server on top of a pymongoose ``Manager``.
 
 The event loop builds the environ inside the ``MG_EV_HTTP_MSG`` handler and hands
 it, together with the connection *id* only, to a thread pool.  Workers never touch
@@ -100,6 +100,7 @@ class FileWrapper:
         raise StopIteration
 
     def close(self) -> None:
+        """Close the wrapped file (when it has a ``close`` method)."""
         close = getattr(self.filelike, "close", None)
         if close is not None:
             close()
@@ -215,7 +216,12 @@ def _check_headers(status: Any, headers: Any) -> tuple[str, list[tuple[str, str]
 
 
 class WSGIServer:
-    """Serve a WSGI application with a pymongoose ``Manager`` and a thread pool."""
+    """Serve a WSGI application with a pymongoose ``Manager`` and a thread pool.
+
+    ``app`` runs on a pool of ``workers`` threads, never on the loop thread.
+    ``error_handler`` is passed to the ``Manager``. A worker streaming a large response
+    gives up after waiting ``stream_timeout`` seconds for a slow client.
+    """
 
     def __init__(
         self,
@@ -238,11 +244,13 @@ class WSGIServer:
 
     @property
     def manager(self) -> Manager:
+        """The ``Manager`` that runs the server."""
         return self._manager
 
     # ------------------------------------------------------------------ control
 
     def listen(self, url: str = "http://127.0.0.1:8000") -> Connection:
+        """Listen on ``url`` and return the listener; its address fills ``SERVER_NAME``/``SERVER_PORT``."""
         conn = self._manager.listen(url)
         addr = conn.local_addr
         if addr is not None:
@@ -257,12 +265,14 @@ class WSGIServer:
         return conn
 
     def run(self, poll_ms: int = 100) -> None:
+        """Poll until SIGINT or SIGTERM (as ``Manager.run``), then ``close()``."""
         try:
             self._manager.run(poll_ms)
         finally:
             self.close()
 
     def close(self) -> None:
+        """Stop the worker pool without waiting for it and close the manager."""
         with self._lock:
             self._closed = True
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -519,7 +529,7 @@ def serve(
     workers: int = 4,
     stream_timeout: float = 5.0,
 ) -> None:
-    """Serve ``app`` on ``url`` until SIGINT/SIGTERM."""
+    """Serve ``app`` on ``url`` until SIGINT/SIGTERM, after printing a one-line banner."""
     server = WSGIServer(app, workers=workers, stream_timeout=stream_timeout)
     server.listen(url)
     print(
