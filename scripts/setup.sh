@@ -33,7 +33,10 @@ if [[ ! -x .venv/bin/python ]]; then
   "$PY" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-.venv/bin/python -m pip install -q nanobind scikit-build-core pytest pytest-timeout mypy typing_extensions
+# mkdocs-material + mkdocstrings-python: the documentation site (mkdocs.yml, tests/python/test_docs.py);
+# build: wheels and source distributions.
+.venv/bin/python -m pip install -q nanobind scikit-build-core pytest pytest-timeout mypy typing_extensions \
+  mkdocs-material mkdocstrings-python build
 if [[ "${1:-}" == "--bench" || "${1:-}" == "--all" ]]; then
   .venv/bin/python -m pip install -q -r benchmarks/requirements.txt
 fi

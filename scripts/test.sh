@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: engine tests (GoogleTest/CTest), the same under ASan+UBSan, a short
-# fuzzing smoke run over the seed corpora, and the Python suite (pytest, real peers).
+# fuzzing smoke run over the seed corpora, and the Python suite (pytest, real peers; it also
+# builds the documentation site with `mkdocs build --strict`, tests/python/test_docs.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --all
