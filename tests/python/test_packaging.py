@@ -23,6 +23,7 @@ import sys
 import tarfile
 import time
 import urllib.request
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,6 +86,7 @@ def built(tmp_path_factory) -> Built:
         # The index is unreachable: build with the tools already in this environment.
         shutil.rmtree(out, ignore_errors=True)
         isolated = False
+        warnings.warn("package index unreachable: the packaging test builds with --no-isolation")
         p = subprocess.run(cmd + ["--no-isolation"], cwd=work, env=_env(), capture_output=True,
                            text=True, timeout=BUILD_TIMEOUT)
     assert p.returncode == 0, f"python -m build failed:\n{p.stdout[-6000:]}\n{p.stderr[-6000:]}"
