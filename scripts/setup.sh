@@ -41,4 +41,9 @@ if [[ "${1:-}" == "--bench" || "${1:-}" == "--all" ]]; then
   .venv/bin/python -m pip install -q -r benchmarks/requirements.txt
 fi
 # Editable install; the CMake build directory under build/ makes rebuilds incremental.
+# The distribution was renamed to pymongoose-cpp: an old editable "pymongoose" dist in this
+# venv would shadow it.
+if .venv/bin/python -m pip show -q pymongoose >/dev/null 2>&1; then
+  .venv/bin/python -m pip uninstall -q -y pymongoose
+fi
 .venv/bin/python -m pip install -q --no-build-isolation -e .

@@ -33,7 +33,8 @@ def main() -> None:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
 
-    manager = Manager(handler, poll_events=os.environ.get("PYMONGOOSE_POLL_EVENTS", "1") != "0")
+    options = {"poll_events": False} if os.environ.get("PYMONGOOSE_POLL_EVENTS") == "0" else {}
+    manager = Manager(handler, **options)
     manager.listen(f"http://127.0.0.1:{port}", http=True)
     print(f"pymongoose listening on http://127.0.0.1:{port}", flush=True)
     try:

@@ -102,7 +102,8 @@ std::vector<Connection*> Manager::live_connections() const {
 }
 
 void Manager::activate(Connection* c) {
-  if (c->in_active || c->is_closed) return;
+  // A connection being processed is flushed, closed and re-armed by after_io() anyway.
+  if (c->in_active || c->in_process || c->is_closed) return;
   c->in_active = true;
   c->next_active = nullptr;
   if (active_tail_) active_tail_->next_active = c; else active_ = c;
@@ -265,6 +266,14 @@ void Manager::process_active() {
 }
 
 void Manager::process(Connection* c) {
+  // Until after_io() the connection needs no re-activation for output its handlers
+  // queue: after_io() flushes it. (Cleared before it, so output queued by a WRITE
+  // handler inside after_io() is scheduled again.)
+  struct InProcess {
+    Connection* c;
+    ~InProcess() { c->in_process = false; }
+  } in_process{c};
+  c->in_process = true;
   const uint32_t r = c->ready;
   c->ready = 0;
   c->is_readable = r & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR);
@@ -306,6 +315,7 @@ void Manager::process(Connection* c) {
   }
   // After a pause the socket is out of the epoll set: look at the kernel now.
   if (c->is_readable || resumed) do_read(c);
+  c->in_process = false;
   if (!c->is_closed) after_io(c);
 }
 

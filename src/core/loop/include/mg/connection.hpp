@@ -56,6 +56,7 @@ struct Connection {
   bool rx_paused = false;       // the driver wants no input for now
   bool want_write = false;      // last flush blocked: wait for EPOLLOUT
   bool in_active = false;       // on the active list
+  bool in_process = false;      // being processed now: after_io() will see its changes
   bool listen_paused = false;
 
   uint32_t ready = 0;           // epoll events since the last dispatch
