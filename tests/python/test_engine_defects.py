@@ -22,6 +22,9 @@ and 5) run as programs under ``programs/defects_*.py``.
 8. TLS and UDP schemes fail loudly while TLS and UDP are not available (§3.6).
 9. Request-target forms (RFC 9112 §3.2): origin, absolute, authority (CONNECT only) and
    asterisk (OPTIONS only) forms, ASCII only.
+10. Found in review of the new engine: a driver replaced twice in one handler, a
+   half-closed peer with a blocked reply (no spinning on EOF), a reply from the READ
+   handler with pipelined requests buffered, drain() on a listener.
 """
 
 from __future__ import annotations
@@ -1037,3 +1040,92 @@ def test_valid_request_target_accepted(server, method, target, uri, query):
     assert r.status == 200, (r.status, r.body)
     assert json.loads(r.body) == {"method": method, "uri": uri, "query": query}
     assert not errors_of(rec)
+
+
+# ======================================================================================
+# 10. Found in review of the new engine: each of these broke the first version of it.
+# ======================================================================================
+
+
+def test_ws_upgrade_called_twice_in_one_handler_stays_safe(server):
+    """A second ws_upgrade() of the same request (a program bug) must not free the driver
+    that is still running below the handler; the connection then echoes normally."""
+    def handler(conn, ev, data):
+        if ev == mg.MG_EV_HTTP_MSG and data.uri == "/ws":
+            conn.ws_upgrade(data)
+            conn.ws_upgrade(data)
+        elif ev == mg.MG_EV_HTTP_MSG:
+            conn.reply(200, "ok")
+        elif ev == mg.MG_EV_WS_MSG:
+            conn.ws_send(data.data, mg.WEBSOCKET_OP_BINARY)
+
+    srv = server(handler)
+    ws = RawWs(srv.port)
+    ws.handshake()
+    ws.send_frame(OP_BINARY, b"after two upgrades")
+    # The second 101 (the program asked for it) arrives as bytes before the echo.
+    rest = ws.reader.read_until(b"\r\n\r\n")
+    assert rest.startswith(b"HTTP/1.1 101")
+    assert ws.recv_non_control().payload == b"after two upgrades"
+    assert_server_alive(srv.port)
+
+
+def test_half_closed_peer_with_a_blocked_reply_costs_no_cpu(server):
+    """The peer sends a request, shuts down its sending side (FIN) and reads the reply
+    slowly: while the reply is blocked the server waits for writability only, instead of
+    being woken by the ever-readable EOF; the whole reply arrives."""
+    # More than the kernel buffers on both sides, less than send_high_water: the reply
+    # blocks while reading stays on (not is_full), which is where the EOF kept firing.
+    body = os.urandom(16 * MiB)
+
+    def handler(conn, ev, data):
+        if ev == mg.MG_EV_HTTP_MSG:
+            conn.reply(200, body)
+
+    srv = server(handler, limits={"send_high_water": 64 * MiB})
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * KiB)
+    s.settimeout(SOCK_TIMEOUT)
+    s.connect((HOST, srv.port))
+    with s:
+        s.sendall(req("/big", headers={"Connection": "close"}))
+        s.shutdown(socket.SHUT_WR)
+        share = poll_thread_cpu_share(srv)
+        assert share < MAX_CPU_SHARE, f"half-closed peer, blocked reply: poll thread at {share:.0%} CPU"
+        r = HttpReader(s).read_response()
+        assert r.status == 200 and digest(r.body) == digest(body)
+
+
+def test_reply_from_the_read_handler_lets_pipelined_requests_through(server):
+    """HTTP_MSG defers, MG_EV_READ (same iteration, same connection) answers: the second
+    pipelined request, already buffered, must be parsed and answered without new input."""
+    pending = {}
+
+    def handler(conn, ev, data):
+        if ev == mg.MG_EV_HTTP_MSG:
+            pending[conn.id] = data.uri
+        elif ev == mg.MG_EV_READ and conn.id in pending:
+            conn.reply(200, pending.pop(conn.id))
+
+    srv = server(handler)
+    with connect(srv.port) as s:
+        s.sendall(req("/one") + req("/two"))
+        reader = HttpReader(s)
+        assert reader.read_response().body == b"/one"
+        # /two was parsed after /one completed; its READ came with the same segment, so
+        # answer it from the loop thread once it is pending.
+        wait_until(lambda: srv.call(lambda: bool(pending)), what="/two parsed without new input")
+        srv.call(lambda: [c.reply(200, pending.pop(c.id)) for c in srv.mgr.connections if c.id in pending])
+        assert reader.read_response().body == b"/two"
+
+
+def test_drain_on_a_listener_closes_it(server):
+    """Connection.drain() on a listener closes it once its (empty) output is flushed, as
+    close() does, and the port stops accepting."""
+    rec = Recorder(hello_handler)
+    srv = server(rec)
+    lst = srv.listener
+    srv.call(lst.drain)
+    rec.wait_ev(mg.MG_EV_CLOSE, conn_id=lst.id)
+    with pytest.raises(OSError):
+        connect(srv.port, timeout=1.0).close()

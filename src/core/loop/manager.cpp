@@ -144,7 +144,9 @@ void Manager::update_interest(Connection* c) {
   } else if (c->is_connecting) {
     want = EPOLLOUT;  // writable = connected (or failed: EPOLLERR/EPOLLHUP)
   } else {
-    want = (c->is_full || c->rx_paused) ? 0 : (EPOLLIN | EPOLLRDHUP);
+    // After the peer's FIN, EPOLLIN/EPOLLRDHUP stay ready for ever: only writability
+    // matters then (a half-closed peer reading a blocked reply slowly must not spin us).
+    want = (c->is_full || c->rx_paused || c->eof) ? 0 : (EPOLLIN | EPOLLRDHUP);
     if (c->want_write) want |= EPOLLOUT;
   }
   if (want == 0) {
@@ -234,6 +236,7 @@ void Manager::dispatch() {
   process_active();
   expire_deadlines();
   process_active();
+  retired_.clear();
   reclaim();
 }
 
@@ -246,7 +249,9 @@ void Manager::process_active() {
     struct Requeue {
       Manager& m;
       Connection*& rest;
+      Connection* current = nullptr;  // set while process() runs: unfinished if we unwind
       ~Requeue() {
+        if (current && !m.shut_down_) m.activate(current);
         while (rest) {
           Connection* c = rest;
           rest = c->next_active;
@@ -260,7 +265,11 @@ void Manager::process_active() {
       list = c->next_active;
       c->next_active = nullptr;
       c->in_active = false;
-      if (!c->is_closed) process(c);
+      if (!c->is_closed) {
+        requeue.current = c;
+        process(c);
+        requeue.current = nullptr;
+      }
     }
   }
 }
@@ -292,7 +301,7 @@ void Manager::process(Connection* c) {
       do_accept(c);
     }
     if (!c->is_closed) {
-      if (c->is_closing) finish_close(c);
+      if (c->is_closing || c->is_draining) finish_close(c);  // a listener has nothing to flush
       else schedule(c);
     }
     c->is_readable = c->is_writable = false;
@@ -346,6 +355,9 @@ void Manager::after_io(Connection* c) {
       return;
     }
   }
+  // Input resumed by a handler while this connection was being processed (a reply from
+  // its READ handler completes a request; pipelined ones wait in rx): next round.
+  if (c->resume_input) activate(c);
   if (c->rx.empty()) c->rx.release();
   if (!c->output_pending()) c->tx().release();
   c->retired.reset();
@@ -377,7 +389,13 @@ void Manager::do_accept(Connection* lc) {
       }
       return;
     }
-    Connection* c = new_connection();
+    Connection* c;
+    try {
+      c = new_connection();
+    } catch (...) {
+      ::close(fd);  // out of memory: the peer sees a reset, nothing leaks
+      throw;
+    }
     c->fd = fd;
     c->io->attach(fd);
     c->is_accepted = true;
@@ -478,6 +496,9 @@ void Manager::resume_input(Connection* c) {
 }
 
 void Manager::replace_driver(Connection* c, std::unique_ptr<Driver> d) {
+  // A driver replaced twice in one step (ws_upgrade called again from a handler) may
+  // still be running below us: park it until the end of the dispatch.
+  if (c->retired) retired_.push_back(std::move(c->retired));
   c->retired = std::move(c->driver);
   c->driver = std::move(d);
   resume_input(c);  // the old driver may have paused reading; buffered input is the new one's

@@ -191,6 +191,7 @@ class Manager {
   Connection* active_tail_ = nullptr;
   size_t user_conns_ = 0;
   std::vector<Connection*> closed_;  // closed this iteration, freed by reclaim()
+  std::vector<std::unique_ptr<Driver>> retired_;  // drivers replaced twice in one step
   std::unordered_map<uint64_t, Connection*> by_id_;
   std::vector<Connection*> listeners_;
   std::vector<Connection*> heap_;
