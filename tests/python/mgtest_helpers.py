@@ -18,7 +18,10 @@ import contextlib
 import importlib
 import os
 import queue
+import shutil
+import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -530,3 +533,26 @@ def assert_server_alive(port: int) -> None:
     assert r.status == 200, f"server no longer answers normally: {r.status} {r.body!r}"
 
 
+# --------------------------------------------------------------------------------------
+# Headless Chromium
+# --------------------------------------------------------------------------------------
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def run_chromium(args: list[str], tmp_path, timeout: float = 60.0) -> bytes:
+    """Run headless Chromium with ``args`` (a throw-away profile under ``tmp_path``) and
+    return its stdout; it is killed, with its whole process group, after ``timeout``."""
+    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+           "--disable-extensions", "--disable-dev-shm-usage",
+           f"--user-data-dir={tmp_path / 'profile'}", *args]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         start_new_session=True, env={**os.environ, "HOME": str(tmp_path)})
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)  # the browser's own process group
+        out, err = p.communicate(timeout=5)
+        raise AssertionError(f"chromium did not finish within {timeout}s: {err[-2000:]!r}")
+    assert p.returncode == 0, err[-2000:]
+    return out

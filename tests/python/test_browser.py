@@ -9,17 +9,13 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import signal
-import subprocess
 
 import pytest
 
-from mgtest_helpers import mg
+from mgtest_helpers import CHROMIUM, mg, run_chromium
 
 pytestmark = pytest.mark.timeout(30)
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 if CHROMIUM is None:
     pytest.skip("chromium is not installed (Debian: apt-get install -y chromium; "
                 "scripts/setup.sh installs it)", allow_module_level=True)
@@ -27,19 +23,7 @@ if CHROMIUM is None:
 
 def dump_dom(url: str, tmp_path, budget_ms: int = 5000, timeout: float = 20.0) -> str:
     """Run headless Chromium on ``url`` and return the serialized DOM."""
-    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-           "--disable-extensions", "--disable-dev-shm-usage",
-           f"--user-data-dir={tmp_path / 'profile'}",
-           f"--virtual-time-budget={budget_ms}", "--dump-dom", url]
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         start_new_session=True, env={**os.environ, "HOME": str(tmp_path)})
-    try:
-        out, err = p.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(p.pid, signal.SIGKILL)  # the browser's own process group
-        out, err = p.communicate(timeout=5)
-        pytest.fail(f"chromium did not finish within {timeout}s: {err[-2000:]!r}")
-    assert p.returncode == 0, err[-2000:]
+    out = run_chromium([f"--virtual-time-budget={budget_ms}", "--dump-dom", url], tmp_path, timeout)
     return out.decode("utf-8", "replace")
 
 

@@ -18,8 +18,6 @@ import inspect
 import os
 import pathlib
 import re
-import shutil
-import signal
 import subprocess
 import sys
 
@@ -30,6 +28,8 @@ import pymongoose.aio
 import pymongoose.asgi
 import pymongoose.wsgi
 from pymongoose import _mongoose
+
+from mgtest_helpers import CHROMIUM, run_chromium
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 STUB = ROOT / "src" / "pymongoose" / "_mongoose.pyi"
@@ -127,7 +127,6 @@ def test_stub_docstrings_match_runtime():
 
 # ---------------------------------------------------------------------------- the site
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 # page -> texts its rendered DOM must contain (headings, embedded and generated parts)
 PAGES = {
@@ -166,19 +165,7 @@ def test_site_builds_without_warnings(site):
 
 
 def chromium(args: list[str], tmp_path: pathlib.Path, timeout: float = 60.0) -> bytes:
-    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-           "--disable-extensions", "--disable-dev-shm-usage",
-           f"--user-data-dir={tmp_path / 'profile'}", *args]
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         start_new_session=True, env={**os.environ, "HOME": str(tmp_path)})
-    try:
-        out, err = p.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(p.pid, signal.SIGKILL)  # the browser's own process group
-        out, err = p.communicate(timeout=5)
-        pytest.fail(f"chromium did not finish within {timeout}s: {err[-2000:]!r}")
-    assert p.returncode == 0, err[-2000:]
-    return out
+    return run_chromium(args, tmp_path, timeout)
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is installed by scripts/setup.sh")
