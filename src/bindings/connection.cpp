@@ -260,10 +260,11 @@ void queue_file(PyConnection& pc, mg::http::ServeError err, mg::http::FileRespon
   mg::http::serve(c, std::move(resp));
 }
 
-nb::bytes buffer_copy(const mg::Buffer& b, size_t skip, long length) {
-  size_t n = b.size() - skip;
+// The first `length` bytes of a buffer (all of them for a negative length).
+nb::bytes buffer_copy(const mg::Buffer& b, long length) {
+  size_t n = b.size();
   if (length >= 0 && static_cast<size_t>(length) < n) n = static_cast<size_t>(length);
-  return nb::bytes(b.data() + skip, n);
+  return nb::bytes(b.data(), n);
 }
 
 int connection_traverse(PyObject* self, visitproc visit, void* arg) {
@@ -470,7 +471,7 @@ void bind_connection(nb::module_& m) {
           [](PyConnection& pc, long length) {
             if (!pc.c) return nb::bytes("", 0);
             EngineLock lock(engine_of(pc));
-            return pc.c ? buffer_copy(pc.c->rx, 0, length) : nb::bytes("", 0);
+            return pc.c ? buffer_copy(pc.c->rx, length) : nb::bytes("", 0);
           },
           nb::arg("length") = -1, doc::Connection_recv_data)
       .def(
@@ -478,7 +479,7 @@ void bind_connection(nb::module_& m) {
           [](PyConnection& pc, long length) {
             if (!pc.c) return nb::bytes("", 0);
             EngineLock lock(engine_of(pc));
-            return pc.c ? buffer_copy(pc.c->tx(), 0, length) : nb::bytes("", 0);
+            return pc.c ? buffer_copy(pc.c->tx(), length) : nb::bytes("", 0);
           },
           nb::arg("length") = -1, doc::Connection_send_data)
       .def(
@@ -490,7 +491,7 @@ void bind_connection(nb::module_& m) {
             if (!c) return nb::bytes("", 0);
             if (c->is_http || c->is_websocket)
               throw std::runtime_error("recv_consume() is only available on raw connections");
-            nb::bytes out = buffer_copy(c->rx, 0, length);
+            nb::bytes out = buffer_copy(c->rx, length);
             c->rx.consume(out.size());
             return out;
           },

@@ -25,7 +25,6 @@ Connection* Manager::connect(std::string_view url_text, bool http, std::unique_p
   c->is_client = true;
   c->is_http = http;
   c->is_tls = url::is_ssl(url_text);
-  c->tls_pending = c->is_tls;
   c->driver = std::move(driver);
   c->local.ss.ss_family = AF_INET;  // ("0.0.0.0", 0) until connected
   emit(c, EV_OPEN);
@@ -100,7 +99,7 @@ void Manager::finish_connect(Connection* c) {
   c->connect_deadline = 0;
   c->idle_since = now_;
   update_interest(c);
-  if (c->tls_pending) {
+  if (c->tls_missing()) {
     // Spec §3.6: TLS would start here; until a TLS transport exists, never plaintext.
     c->io->discard_output();
     error(c, "TLS not initialized");

@@ -360,7 +360,6 @@ void Manager::after_io(Connection* c) {
   if (c->resume_input) activate(c);
   if (c->rx.empty()) c->rx.release();
   if (!c->output_pending()) c->tx().release();
-  c->retired.reset();
   c->is_readable = c->is_writable = false;
   update_interest(c);
   schedule(c);
@@ -401,7 +400,6 @@ void Manager::do_accept(Connection* lc) {
     c->is_accepted = true;
     c->is_http = lc->is_http;
     c->is_tls = lc->is_tls;
-    c->tls_pending = lc->is_tls;  // no TLS transport yet: such children fail below
     c->local = local;
     c->remote = remote;
     c->listener = lc;
@@ -411,7 +409,7 @@ void Manager::do_accept(Connection* lc) {
     if (!c->is_closed) emit(c, EV_ACCEPT);
     c->listener = nullptr;
     // Spec §3.6: a TLS-scheme child without TLS options never talks plaintext.
-    if (!c->is_closed && c->tls_pending) error(c, "TLS not initialized");
+    if (!c->is_closed && c->tls_missing()) error(c, "TLS not initialized");
     if (!c->is_closed) {
       if (c->is_closing || c->is_draining || c->output_pending()) activate(c);
       schedule(c);
@@ -496,10 +494,9 @@ void Manager::resume_input(Connection* c) {
 }
 
 void Manager::replace_driver(Connection* c, std::unique_ptr<Driver> d) {
-  // A driver replaced twice in one step (ws_upgrade called again from a handler) may
-  // still be running below us: park it until the end of the dispatch.
-  if (c->retired) retired_.push_back(std::move(c->retired));
-  c->retired = std::move(c->driver);
+  // The old driver is usually the caller (an upgrade inside its HTTP_MSG handler, maybe
+  // twice): it is destroyed only once the dispatch is over.
+  retired_.push_back(std::move(c->driver));
   c->driver = std::move(d);
   resume_input(c);  // the old driver may have paused reading; buffered input is the new one's
 }

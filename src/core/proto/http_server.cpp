@@ -45,9 +45,16 @@ class HttpServerDriver final : public Driver {
     return !(outstanding && c.rx.size() >= c.mgr->limits().max_recv);
   }
   void on_file_sent(Connection& c) override { complete(c, false); }
-  uint64_t deadline(const Connection& c) const override;
+  uint64_t deadline(const Connection& c) const override {
+    uint64_t at = 0;
+    pending_timeout(c, at);
+    return at;
+  }
   void on_timeout(Connection& c) override;
 
+  enum class Wait : uint8_t { None, Head, Body, KeepAlive };
+  // Which timeout applies now and when it expires (0: disabled or none).
+  Wait pending_timeout(const Connection& c, uint64_t& at) const;
   void complete(Connection& c, bool close_requested);
   void reject(Connection& c, int status, std::string_view err);
 
@@ -217,25 +224,29 @@ void HttpServerDriver::complete(Connection& c, bool close_requested) {
 }
 
 // Spec §8.1: these apply to connections of HTTP listeners until upgraded.
-uint64_t HttpServerDriver::deadline(const Connection& c) const {
+HttpServerDriver::Wait HttpServerDriver::pending_timeout(const Connection& c, uint64_t& at) const {
   const Limits& l = c.mgr->limits();
-  if (!c.is_accepted || c.is_draining) return 0;
-  if (in_body) return l.body_timeout_ms ? body_seen_ms + l.body_timeout_ms : 0;
-  if (head_start_ms && !c.rx.empty() && !outstanding)
-    return l.header_timeout_ms ? head_start_ms + l.header_timeout_ms : 0;
-  if (!outstanding && !awaiting_file && !c.output_pending() && c.rx.empty())
-    return l.keepalive_timeout_ms ? c.idle_since + l.keepalive_timeout_ms : 0;
-  return 0;
+  at = 0;
+  if (!c.is_accepted || c.is_draining) return Wait::None;
+  Wait w = Wait::None;
+  uint64_t since = 0, timeout = 0;
+  if (in_body) {
+    w = Wait::Body, since = body_seen_ms, timeout = l.body_timeout_ms;
+  } else if (head_start_ms && !c.rx.empty() && !outstanding) {
+    w = Wait::Head, since = head_start_ms, timeout = l.header_timeout_ms;
+  } else if (!outstanding && !awaiting_file && !c.output_pending() && c.rx.empty()) {
+    w = Wait::KeepAlive, since = c.idle_since, timeout = l.keepalive_timeout_ms;
+  }
+  if (timeout) at = since + timeout;
+  return w;
 }
 
 void HttpServerDriver::on_timeout(Connection& c) {
-  uint64_t d = deadline(c);
-  if (!d || c.mgr->now() < d) return;
-  if (!in_body && !(head_start_ms && !c.rx.empty() && !outstanding)) {
-    c.mgr->mark_closing(&c);  // keep-alive timeout: silent close
-  } else {
-    reject(c, 408, "HTTP request timeout");
-  }
+  uint64_t at = 0;
+  Wait w = pending_timeout(c, at);
+  if (!at || c.mgr->now() < at) return;
+  if (w == Wait::KeepAlive) c.mgr->mark_closing(&c);  // silent close
+  else reject(c, 408, "HTTP request timeout");
 }
 
 }  // namespace mg::proto

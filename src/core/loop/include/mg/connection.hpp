@@ -25,7 +25,6 @@ struct Connection {
   void* user = nullptr;               // owned by the binding
   std::unique_ptr<Transport> io;      // every non-listening connection has one
   std::unique_ptr<Driver> driver;
-  std::unique_ptr<Driver> retired;    // the driver replaced during this dispatch
   DriverFactory child_driver = nullptr;  // listeners: the driver of accepted connections
 
   // The spec's state flags (§3.2).
@@ -51,7 +50,6 @@ struct Connection {
   bool resume_input = false;    // the driver should look at buffered input again
   bool connect_done = false;    // connect() completed at once: CONNECT waits for the next poll
   bool resolving = false;
-  bool tls_pending = false;     // a TLS scheme without a TLS transport: fails at accept/connect
   bool registered = false;      // in the epoll set
   bool rx_paused = false;       // the driver wants no input for now
   bool want_write = false;      // last flush blocked: wait for EPOLLOUT
@@ -76,6 +74,8 @@ struct Connection {
   Buffer& tx() { return io->tx(); }
   const Buffer& tx() const { return io->tx(); }
   bool output_pending() const { return io && io->output_pending(); }
+  // A TLS scheme whose transport does not encrypt: it must never talk plaintext (§3.6).
+  bool tls_missing() const { return is_tls && !(io && io->is_tls()); }
 };
 
 }  // namespace mg

@@ -116,7 +116,7 @@ class Manager {
   // The driver wants to look at buffered input again (e.g. a pipelined request once the
   // response before it completed): on_data runs in this or the next iteration.
   void resume_input(Connection* c);
-  // Swaps the driver; the old one is destroyed once the current dispatch step returns.
+  // Swaps the driver; the old one is destroyed at the end of the dispatch.
   void replace_driver(Connection* c, std::unique_ptr<Driver> d);
   void close_now(Connection* c);     // CLOSE delivered sync
   void drain(Connection* c);         // flush, then close
@@ -191,7 +191,7 @@ class Manager {
   Connection* active_tail_ = nullptr;
   size_t user_conns_ = 0;
   std::vector<Connection*> closed_;  // closed this iteration, freed by reclaim()
-  std::vector<std::unique_ptr<Driver>> retired_;  // drivers replaced twice in one step
+  std::vector<std::unique_ptr<Driver>> retired_;  // replaced drivers, freed after dispatch
   std::unordered_map<uint64_t, Connection*> by_id_;
   std::vector<Connection*> listeners_;
   std::vector<Connection*> heap_;

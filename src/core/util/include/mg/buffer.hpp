@@ -156,9 +156,7 @@ class Buffer {
     if (empty() && cap_ > keep) free_storage();
   }
   // Gives the storage of an empty buffer back (to the pool for a pooled block).
-  void release() {
-    if (empty()) free_storage();
-  }
+  void release() { shrink_if_idle(0); }
 
  private:
   void compact() {
