@@ -147,6 +147,17 @@ nb::str decode(std::string_view s);  // UTF-8 with surrogateescape
 [[noreturn]] void raise_forked();
 
 
+// TlsOpts (spec §3.6): PEM text and flags, stored as bytes.
+struct PyTlsOpts {
+  nb::bytes ca{"", 0}, cert{"", 0}, key{"", 0}, name{"", 0};
+  bool skip_verification = false;
+  mg::tls::Config config() const;
+};
+void bind_tls(nb::module_& m);
+void tls_init(PyConnection& pc, nb::handle opts);
+void tls_free(PyConnection& pc);
+nb::object tls_info(PyConnection& pc);
+
 void bind_connection(nb::module_& m);
 void bind_http_message(nb::module_& m);
 void bind_manager(nb::module_& m);

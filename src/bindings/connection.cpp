@@ -496,6 +496,9 @@ void bind_connection(nb::module_& m) {
             return out;
           },
           nb::arg("length") = -1, doc::Connection_recv_consume)
+      .def("tls_init", &tls_init, nb::arg("opts"), doc::Connection_tls_init)
+      .def("tls_free", &tls_free, doc::Connection_tls_free)
+      .def("tls_info", &tls_info, doc::Connection_tls_info)
       .def("__repr__", [](PyConnection& pc) -> std::string {
         if (!pc.c) return "<Connection closed>";
         return "<Connection id=" + std::to_string(pc.id) + " readable=" + (pc.c->is_readable ? "True" : "False") +

@@ -176,6 +176,41 @@ inline constexpr const char Connection_send_data[] = R"DOC(Copy of the first `le
 inline constexpr const char Connection_recv_consume[] = R"DOC(Remove and return the first `length` bytes of the receive buffer (all when negative).
 
 Only for raw TCP/UDP connections; HTTP and WebSocket connections raise `RuntimeError`.)DOC";
+inline constexpr const char Connection_tls_init[] = R"DOC(Start TLS on this connection with `opts` (OpenSSL 3; TLS 1.2 and 1.3).
+
+A client calls it in `MG_EV_CONNECT` (a TLS-scheme client that does not starts with
+default options: system trust store, host name checked); server code calls it on the
+accepted connection in `MG_EV_ACCEPT`. On a listener, options with `cert` and `key`
+become the defaults of every accepted connection ([ext]); with `name` set they are the
+certificate for clients asking for that name by SNI. Bad PEM never raises: the
+handshake fails with `MG_EV_ERROR("TLS handshake failed: <reason>")`, then
+`MG_EV_CLOSE`. `MG_EV_TLS_HS` marks a completed handshake.)DOC";
+inline constexpr const char Connection_tls_free[] = R"DOC(Release this connection's TLS options (on a listener: its child defaults).
+
+Before the handshake began the connection goes back to plaintext; a running session
+sends close_notify and the connection closes once its output is sent.)DOC";
+inline constexpr const char Connection_tls_info[] = R"DOC([ext] The established TLS session, or `None` (no TLS, or handshake not complete).
+
+Keys: `version` ("TLSv1.3"), `version_code` (0x0304), `cipher` (IANA name),
+`cipher_code`, `alpn` ("http/1.1" or ""), `server_name` (SNI), `server_cert` (our
+certificate as PEM, or `None`) and `peer_cert`: `None`, or a dict with `subject`
+(RFC 4514), `san` (e.g. `["DNS:localhost", "IP:127.0.0.1"]`), `pem`, `chain` (PEM
+list, peer first) and `verified`.)DOC";
+inline constexpr const char TlsOpts[] = R"DOC(TLS options for `Connection.tls_init` (spec §3.6).
+
+`ca`, `cert`, `key` and `name` accept `str`, `bytes` or `None` and are stored as
+`bytes` (`None` becomes `b""`). `cert` is a PEM certificate, chain allowed (leaf
+first); `key` an unencrypted PEM private key (EC SEC1, RSA or PKCS#8). For clients,
+`ca` holds the trust anchors (empty: the system trust store) and `name` the SNI and
+expected host name (empty: the URL host); for servers, a non-empty `ca` requires
+clients to present a certificate chaining to it. `skip_verification` turns off the
+client's chain and host-name checks (development only). The key never appears in
+`repr()`, logs or error texts.)DOC";
+inline constexpr const char TlsOpts_ca[] = R"DOC(PEM CA bundle: client trust anchors, or the CAs a server requires client certificates from.)DOC";
+inline constexpr const char TlsOpts_cert[] = R"DOC(PEM certificate, chain allowed (leaf first).)DOC";
+inline constexpr const char TlsOpts_key[] = R"DOC(PEM private key (EC SEC1, RSA or PKCS#8, unencrypted).)DOC";
+inline constexpr const char TlsOpts_name[] = R"DOC(Client: SNI and expected host name (empty: the URL host). Listener: the SNI name of this certificate.)DOC";
+inline constexpr const char TlsOpts_skip_verification[] = R"DOC(Client: skip chain and host-name verification (development only).)DOC";
 inline constexpr const char Timer[] = R"DOC(A timer returned by `Manager.timer_add`; the manager keeps it alive.)DOC";
 inline constexpr const char Timer_cancel[] = R"DOC(Stop the timer (thread-safe, idempotent); its callback does not run again.)DOC";
 inline constexpr const char Timer_active[] = R"DOC(`True` until the timer is cancelled, a one-shot timer has fired, or the manager closed.)DOC";

@@ -58,6 +58,7 @@ __all__ = [
     'MQTT_PROP_TYPE_VARIABLE_INT',
     'Manager',
     'Timer',
+    'TlsOpts',
     'WsMessage',
     'WEBSOCKET_OP_BINARY',
     'WEBSOCKET_OP_PING',
@@ -106,7 +107,7 @@ MG_EV_CONNECT: Final[int]
 MG_EV_ACCEPT: Final[int]
 """A listener accepted this connection; `data` is `None`."""
 MG_EV_TLS_HS: Final[int]
-"""TLS handshake completed (TLS is planned, not yet available); `data` is `None`."""
+"""The TLS handshake completed; `data` is `None`. Protocol events follow."""
 MG_EV_READ: Final[int]
 """Bytes were received (after any protocol events for them); `data` is `None`."""
 MG_EV_WRITE: Final[int]
@@ -524,6 +525,79 @@ class Connection:
 
         Only for raw TCP/UDP connections; HTTP and WebSocket connections raise `RuntimeError`.
         """
+    def tls_init(self, opts: TlsOpts) -> None:
+        """Start TLS on this connection with `opts` (OpenSSL 3; TLS 1.2 and 1.3).
+
+        A client calls it in `MG_EV_CONNECT` (a TLS-scheme client that does not starts with
+        default options: system trust store, host name checked); server code calls it on the
+        accepted connection in `MG_EV_ACCEPT`. On a listener, options with `cert` and `key`
+        become the defaults of every accepted connection ([ext]); with `name` set they are the
+        certificate for clients asking for that name by SNI. Bad PEM never raises: the
+        handshake fails with `MG_EV_ERROR("TLS handshake failed: <reason>")`, then
+        `MG_EV_CLOSE`. `MG_EV_TLS_HS` marks a completed handshake.
+        """
+    def tls_free(self) -> None:
+        """Release this connection's TLS options (on a listener: its child defaults).
+
+        Before the handshake began the connection goes back to plaintext; a running session
+        sends close_notify and the connection closes once its output is sent.
+        """
+    def tls_info(self) -> dict[str, Any] | None:
+        """[ext] The established TLS session, or `None` (no TLS, or handshake not complete).
+
+        Keys: `version` ("TLSv1.3"), `version_code` (0x0304), `cipher` (IANA name),
+        `cipher_code`, `alpn` ("http/1.1" or ""), `server_name` (SNI), `server_cert` (our
+        certificate as PEM, or `None`) and `peer_cert`: `None`, or a dict with `subject`
+        (RFC 4514), `san` (e.g. `["DNS:localhost", "IP:127.0.0.1"]`), `pem`, `chain` (PEM
+        list, peer first) and `verified`.
+        """
+
+class TlsOpts:
+    """TLS options for `Connection.tls_init` (spec §3.6).
+
+    `ca`, `cert`, `key` and `name` accept `str`, `bytes` or `None` and are stored as
+    `bytes` (`None` becomes `b""`). `cert` is a PEM certificate, chain allowed (leaf
+    first); `key` an unencrypted PEM private key (EC SEC1, RSA or PKCS#8). For clients,
+    `ca` holds the trust anchors (empty: the system trust store) and `name` the SNI and
+    expected host name (empty: the URL host); for servers, a non-empty `ca` requires
+    clients to present a certificate chaining to it. `skip_verification` turns off the
+    client's chain and host-name checks (development only). The key never appears in
+    `repr()`, logs or error texts.
+    """
+
+    def __init__(
+        self,
+        ca: str | bytes | None = None,
+        cert: str | bytes | None = None,
+        key: str | bytes | None = None,
+        name: str | bytes | None = None,
+        skip_verification: bool = False,
+    ) -> None: ...
+    @property
+    def ca(self) -> bytes:
+        """PEM CA bundle: client trust anchors, or the CAs a server requires client certificates from."""
+    @ca.setter
+    def ca(self, value: str | bytes | None) -> None: ...
+    @property
+    def cert(self) -> bytes:
+        """PEM certificate, chain allowed (leaf first)."""
+    @cert.setter
+    def cert(self, value: str | bytes | None) -> None: ...
+    @property
+    def key(self) -> bytes:
+        """PEM private key (EC SEC1, RSA or PKCS#8, unencrypted)."""
+    @key.setter
+    def key(self, value: str | bytes | None) -> None: ...
+    @property
+    def name(self) -> bytes:
+        """Client: SNI and expected host name (empty: the URL host). Listener: the SNI name of this certificate."""
+    @name.setter
+    def name(self, value: str | bytes | None) -> None: ...
+    @property
+    def skip_verification(self) -> bool:
+        """Client: skip chain and host-name verification (development only)."""
+    @skip_verification.setter
+    def skip_verification(self, value: bool) -> None: ...
 
 @final
 class Timer:

@@ -24,7 +24,8 @@ Connection* Manager::connect(std::string_view url_text, bool http, std::unique_p
   Connection* c = new_connection();
   c->is_client = true;
   c->is_http = http;
-  c->is_tls = url::is_ssl(url_text);
+  c->is_tls = c->tls_scheme = url::is_ssl(url_text);
+  c->peer_name = std::string(parts.host);
   c->driver = std::move(driver);
   c->local.ss.ss_family = AF_INET;  // ("0.0.0.0", 0) until connected
   emit(c, EV_OPEN);
@@ -99,13 +100,12 @@ void Manager::finish_connect(Connection* c) {
   c->connect_deadline = 0;
   c->idle_since = now_;
   update_interest(c);
-  if (c->tls_missing()) {
-    // Spec §3.6: TLS would start here; until a TLS transport exists, never plaintext.
-    c->io->discard_output();
-    error(c, "TLS not initialized");
-    return;
-  }
+  arm_handshake_deadline(c);  // tls_init before CONNECT: the handshake starts now
   emit(c, EV_CONNECT);
+  // Spec §3.6: a TLS-scheme client that did not call tls_init in CONNECT starts TLS with
+  // the defaults (system trust store, host name checked), never plaintext.
+  if (!c->is_closed && !c->is_closing && c->tls_missing())
+    start_tls_client(c, tls::Context::get(tls::Role::Client, {}), "");
 }
 
 }  // namespace mg

@@ -127,7 +127,7 @@ Connection* Manager::listen(std::string_view url_text, bool http, DriverFactory 
   c->io->attach(fd);
   c->is_listening = true;
   c->is_http = http;
-  c->is_tls = url::is_ssl(url_text);
+  c->is_tls = c->tls_scheme = url::is_ssl(url_text);
   c->child_driver = child;
   c->local = bound;
   listeners_.push_back(c);
@@ -322,8 +322,9 @@ void Manager::process(Connection* c) {
     if (c->driver) c->driver->on_data(*c);
     if (c->is_closed) return;
   }
-  // After a pause the socket is out of the epoll set: look at the kernel now.
-  if (c->is_readable || resumed) do_read(c);
+  // After a pause the socket is out of the epoll set: look at the kernel now. TLS may
+  // hold records it already took from the kernel.
+  if (c->is_readable || resumed || c->io->input_pending()) do_read(c);
   c->in_process = false;
   if (!c->is_closed) after_io(c);
 }
@@ -358,6 +359,8 @@ void Manager::after_io(Connection* c) {
   // Input resumed by a handler while this connection was being processed (a reply from
   // its READ handler completes a request; pipelined ones wait in rx): next round.
   if (c->resume_input) activate(c);
+  // Records a TLS transport holds are invisible to epoll: read them next round.
+  if (c->io->input_pending() && !c->rx_paused && !c->is_full) activate(c);
   if (c->rx.empty()) c->rx.release();
   if (!c->output_pending()) c->tx().release();
   c->is_readable = c->is_writable = false;
@@ -399,7 +402,7 @@ void Manager::do_accept(Connection* lc) {
     c->io->attach(fd);
     c->is_accepted = true;
     c->is_http = lc->is_http;
-    c->is_tls = lc->is_tls;
+    c->is_tls = c->tls_scheme = lc->is_tls;
     c->local = local;
     c->remote = remote;
     c->listener = lc;
@@ -408,7 +411,9 @@ void Manager::do_accept(Connection* lc) {
     emit(c, EV_OPEN);
     if (!c->is_closed) emit(c, EV_ACCEPT);
     c->listener = nullptr;
-    // Spec §3.6: a TLS-scheme child without TLS options never talks plaintext.
+    // Spec §3.6: the listener's certificates, unless the ACCEPT handler started TLS itself.
+    if (!c->is_closed && !c->is_closing && !c->io->is_tls() && lc->tls_certs) start_tls_server(c, lc->tls_certs);
+    // A TLS-scheme child without TLS options never talks plaintext.
     if (!c->is_closed && c->tls_missing()) error(c, "TLS not initialized");
     if (!c->is_closed) {
       if (c->is_closing || c->is_draining || c->output_pending()) activate(c);
@@ -425,6 +430,10 @@ void Manager::do_read(Connection* c) {
     return;
   }
   ReadResult rr = c->io->read(c->rx, kMaxReadPerIteration);
+  if (rr.handshake_done) {
+    handshake_done(c);
+    if (c->is_closed || c->is_closing) return;
+  }
   if (rr.oom) {
     error(c, "MG_MAX_RECV_SIZE");
     return;
@@ -442,6 +451,10 @@ void Manager::do_read(Connection* c) {
     emit(c, EV_READ);
     if (c->is_closed) return;
   }
+  if (!rr.error.empty()) {
+    error(c, rr.error);  // TLS: a failed handshake, a bad record or a fatal alert
+    return;
+  }
   if (rr.eof) {
     c->eof = true;
     if (c->driver) c->driver->on_eof(*c);
@@ -455,6 +468,14 @@ void Manager::do_read(Connection* c) {
 
 void Manager::do_write(Connection* c) {
   FlushResult fr = c->io->flush();
+  if (fr.handshake_done) {
+    handshake_done(c);
+    if (c->is_closed) return;
+  }
+  if (!fr.error.empty()) {
+    error(c, fr.error);
+    return;
+  }
   if (fr.failed) c->is_closing = true;  // peer gone, or a file shrank under us
   c->want_write = fr.blocked;
   if (fr.blocked) {
@@ -502,6 +523,59 @@ void Manager::replace_driver(Connection* c, std::unique_ptr<Driver> d) {
 }
 
 // ---------------------------------------------------------------------------------------
+// TLS (spec §3.6)
+
+void Manager::install_transport(Connection* c, std::unique_ptr<Transport> t) {
+  c->io->move_output_to(*t);
+  t->attach(c->fd);
+  c->io = std::move(t);
+  c->is_tls = c->io->is_tls();
+  arm_handshake_deadline(c);
+  activate(c);  // a client sends its hello; a server may already have one waiting
+}
+
+void Manager::arm_handshake_deadline(Connection* c) {
+  if (c->is_connecting || c->resolving || c->fd < 0 || !c->io->handshaking()) return;
+  // An HTTP listener's children get header_timeout for it, as a slow request head would.
+  uint64_t t = c->is_accepted && c->is_http ? limits_.header_timeout_ms : limits_.tls_handshake_timeout_ms;
+  c->handshake_deadline = t ? now_ + t : 0;
+  schedule(c);
+}
+
+void Manager::handshake_done(Connection* c) {
+  c->handshake_deadline = 0;
+  c->idle_since = now_;
+  emit(c, EV_TLS_HS);
+}
+
+void Manager::start_tls_server(Connection* c, std::shared_ptr<const tls::ServerCerts> certs) {
+  if (c->is_closed || c->is_listening) return;
+  install_transport(c, tls::TlsStream::server(&pool_, std::move(certs), c->is_http));
+}
+
+void Manager::start_tls_client(Connection* c, std::shared_ptr<tls::Context> ctx, std::string_view name) {
+  if (c->is_closed || c->is_listening) return;
+  if (name.empty()) name = c->peer_name;
+  install_transport(c, tls::TlsStream::client(&pool_, std::move(ctx), name, c->is_http));
+}
+
+void Manager::stop_tls(Connection* c) {
+  if (c->is_closed || !c->io->is_tls()) return;
+  auto* t = static_cast<tls::TlsStream*>(c->io.get());
+  if (!t->started()) {
+    auto plain = std::make_unique<PlainStream>(&pool_);
+    c->io->move_output_to(*plain);
+    plain->attach(c->fd);
+    c->io = std::move(plain);
+    c->is_tls = c->tls_scheme;
+    c->handshake_deadline = 0;
+    return;
+  }
+  t->close_session();
+  drain(c);
+}
+
+// ---------------------------------------------------------------------------------------
 // Deadlines
 
 uint64_t Manager::deadline_of(const Connection* c) const {
@@ -516,6 +590,10 @@ uint64_t Manager::deadline_of(const Connection* c) const {
   }
   if (c->is_connecting) {
     take(c->connect_deadline);
+    return d;
+  }
+  if (c->handshake_deadline && c->io->handshaking()) {
+    take(c->handshake_deadline);  // protocol timeouts start once the session is up
     return d;
   }
   if (c->linger_started) take(c->linger_deadline);
@@ -560,6 +638,9 @@ void Manager::on_deadline(Connection* c) {
     activate(c);  // the accept back-off is over
   } else if (c->is_connecting) {
     error(c, "connect timeout");
+  } else if (c->handshake_deadline && c->io->handshaking() && now_ >= c->handshake_deadline) {
+    c->io->discard_output();
+    error(c, "TLS handshake failed: timeout");
   } else if (c->linger_started && now_ >= c->linger_deadline) {
     finish_close(c);  // the peer had its time to read our error response
   } else if (c->want_write && c->send_stalled_since && limits_.send_timeout_ms &&
@@ -650,6 +731,7 @@ void Manager::finish_close(Connection* c) {
   c->is_closed = true;  // makes close() inside the CLOSE handler a no-op
   c->is_closing = true;
   if (c->fd >= 0) {
+    if (!c->is_listening) c->io->on_close();  // TLS: close_notify, best effort
     deregister(c);  // before close: a forked child's copy of the fd must not keep it in our set
     ::close(c->fd);
     c->fd = -1;

@@ -32,6 +32,19 @@ void Transport::discard_output() {
   file_remaining_ = 0;
 }
 
+void Transport::move_output_to(Transport& to) {
+  if (!tx_.empty()) to.tx_.append(tx_.data(), tx_.size());
+  tx_.clear();
+  if (file_fd_ >= 0) {
+    if (to.file_fd_ >= 0) ::close(to.file_fd_);
+    to.file_fd_ = file_fd_;
+    to.file_offset_ = file_offset_;
+    to.file_remaining_ = file_remaining_;
+    file_fd_ = -1;
+    file_remaining_ = 0;
+  }
+}
+
 ReadResult PlainStream::read(Buffer& rx, size_t max) {
   ReadResult r;
   while (r.bytes < max) {

@@ -3,10 +3,12 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "mg/address.hpp"
 #include "mg/buffer.hpp"
 #include "mg/driver.hpp"
+#include "mg/tls.hpp"
 #include "mg/transport.hpp"
 
 namespace mg {
@@ -26,6 +28,10 @@ struct Connection {
   std::unique_ptr<Transport> io;      // every non-listening connection has one
   std::unique_ptr<Driver> driver;
   DriverFactory child_driver = nullptr;  // listeners: the driver of accepted connections
+  // Listeners: the TLS certificates accepted connections start with ([ext] tls_init on a
+  // listener, spec §3.6); nullptr for none.
+  std::shared_ptr<const tls::ServerCerts> tls_certs;
+  std::string peer_name;  // outbound: the URL host (TLS server name and host check)
 
   // The spec's state flags (§3.2).
   bool is_listening = false;
@@ -33,6 +39,7 @@ struct Connection {
   bool is_accepted = false;
   bool is_udp = false;
   bool is_tls = false;
+  bool tls_scheme = false;      // the URL asked for TLS (https, wss, mqtts, tls, ssl, tcps)
   bool is_websocket = false;
   bool is_http = false;
   bool is_closing = false;
@@ -67,6 +74,7 @@ struct Connection {
   uint64_t idle_since = 0;      // last input or completed output (keep-alive)
   uint64_t send_stalled_since = 0;  // output blocked without progress since (send_timeout)
   uint64_t connect_deadline = 0;
+  uint64_t handshake_deadline = 0;  // TLS handshake must complete by then (0: none)
 
   Address local, remote;
   Buffer rx;

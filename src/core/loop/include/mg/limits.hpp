@@ -22,6 +22,8 @@ struct Limits {
   size_t send_low_water = 1 * 1024 * 1024;
   size_t max_connections = 0;
   uint64_t connect_timeout_ms = 30000;  // [ext] outbound TCP connect
+  // [ext] TLS handshakes other than on HTTP listeners (those are bounded by header_timeout).
+  uint64_t tls_handshake_timeout_ms = 10000;
   size_t wakeup_max_payload = 16 * 1024 * 1024;
   size_t wakeup_max_queue = 64 * 1024 * 1024;
 };

@@ -124,6 +124,16 @@ class Manager {
   void error(Connection* c, std::string_view text);  // ERROR sync, close at end of iteration
   void mark_closing(Connection* c);  // close at end of iteration, no event
 
+  // TLS (spec §3.6). An accepted connection becomes the server side of a session with
+  // `certs`; an outbound one the client side with `ctx`, checking `name` (empty: the URL
+  // host). Output already queued is sent once the handshake completes.
+  void start_tls_server(Connection* c, std::shared_ptr<const tls::ServerCerts> certs);
+  void start_tls_client(Connection* c, std::shared_ptr<tls::Context> ctx, std::string_view name);
+  // Ends TLS on a connection: before the handshake began it goes back to plaintext (a
+  // TLS-scheme connection then fails as "TLS not initialized"); a running session sends
+  // close_notify and the connection drains, never continuing in plaintext.
+  void stop_tls(Connection* c);
+
   std::vector<Connection*> live_connections() const;
   const std::vector<std::shared_ptr<TimerRec>>& timers() const { return timers_; }
   Connection* first() const { return head_; }
@@ -152,6 +162,9 @@ class Manager {
   void do_write(Connection* c);
   void after_io(Connection* c);
   void on_deadline(Connection* c);
+  void install_transport(Connection* c, std::unique_ptr<Transport> t);
+  void arm_handshake_deadline(Connection* c);
+  void handshake_done(Connection* c);
   void start_connect(Connection* c);
   void finish_connect(Connection* c);
   void run_resolves();

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <string_view>
 
 #include "mg/buffer.hpp"
 
@@ -13,6 +14,8 @@ struct ReadResult {
   size_t bytes = 0;   // appended to the receive buffer
   bool eof = false;   // orderly EOF or reset: no more input (spec §5.6 R7: no ERROR)
   bool oom = false;   // the receive buffer could not grow
+  bool handshake_done = false;  // TLS: the handshake completed during this call
+  std::string_view error;       // TLS: why the connection failed (valid until the next call)
 };
 
 struct FlushResult {
@@ -20,6 +23,8 @@ struct FlushResult {
   bool blocked = false;        // the kernel is full: wait for writability
   bool failed = false;         // the peer is gone or the file shrank: the connection is done
   bool file_finished = false;  // the queued file range has been sent completely
+  bool handshake_done = false;  // TLS: the handshake completed during this call
+  std::string_view error;       // TLS: why the connection failed (valid until the next call)
 };
 
 class Transport {
@@ -41,12 +46,23 @@ class Transport {
   bool streaming_file() const { return file_fd_ >= 0; }
   // Drops queued output (tx and file) without sending it.
   void discard_output();
+  // Moves the queued output (plaintext and file range) to `to`, which sends it from now on
+  // (a transport replaced by another, e.g. TLS started on a connection).
+  void move_output_to(Transport& to);
 
   // Output not yet handed to the kernel: the send buffer, a file range, or bytes a
   // transport holds internally (TLS records).
   virtual bool output_pending() const { return !tx_.empty() || file_fd_ >= 0; }
-  // Bytes of output queued (for back-pressure and send_len).
-  size_t queued() const { return tx_.size(); }
+  // Bytes of output queued (for back-pressure): plaintext and, under TLS, sealed records.
+  size_t queued() const { return tx_.size() + queued_extra(); }
+  virtual size_t queued_extra() const { return 0; }
+  // Input already taken from the kernel but not yet handed to rx (TLS records): the loop
+  // must read again without waiting for the socket.
+  virtual bool input_pending() const { return false; }
+  // A TLS handshake is under way (the loop bounds it with a deadline).
+  virtual bool handshaking() const { return false; }
+  // The connection is about to close its socket (TLS: a best-effort close_notify).
+  virtual void on_close() {}
 
   // Appends at most `max` bytes of input to `rx`; stops early when the kernel is empty.
   virtual ReadResult read(Buffer& rx, size_t max) = 0;
