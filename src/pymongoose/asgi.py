@@ -39,6 +39,7 @@ from ._mongoose import (
     Connection,
     HttpMessage,
     Manager,
+    TlsOpts,
     WsMessage,
 )
 
@@ -136,6 +137,22 @@ class _ConnState:
         self.upgrade: HttpMessage | None = None
 
 
+
+def _tls_extension(conn: Connection) -> dict[str, Any] | None:
+    """The ASGI TLS extension's scope entry for a TLS connection (None before the handshake)."""
+    info = conn.tls_info()
+    if info is None:
+        return None
+    peer = info["peer_cert"]
+    return {
+        "server_cert": info["server_cert"],
+        "client_cert_chain": list(peer["chain"]) if peer else [],
+        "client_cert_name": peer["subject"] if peer else None,
+        "client_cert_error": None if peer is None or peer["verified"] else "not verified",
+        "tls_version": info["version_code"],
+        "cipher_suite": info["cipher_code"],
+    }
+
 class ASGIServer:
     """Serve an ASGI 3.0 application (HTTP, WebSocket and lifespan scopes).
 
@@ -171,9 +188,11 @@ class ASGIServer:
             raise RuntimeError(_NOT_STARTED)
         return self._manager
 
-    async def start(self, url: str = "http://127.0.0.1:8000") -> Connection:
+    async def start(self, url: str = "http://127.0.0.1:8000", *, tls: TlsOpts | None = None) -> Connection:
         """Run the lifespan startup, listen on ``url`` and start polling; returns the listener.
 
+        ``tls`` [ext]: certificate and key for every accepted connection (``https://`` URLs);
+        requests then carry ``scheme`` ``https``/``wss`` and the ASGI ``tls`` extension.
         A failed lifespan startup raises ``RuntimeError``.
         """
         if self._manager is not None:
@@ -185,6 +204,8 @@ class ASGIServer:
         manager = Manager(self._handle, True, self._error_handler, poll_events=False)
         try:
             listener = manager.listen(url)
+            if tls is not None:
+                listener.tls_init(tls)
         except BaseException:
             manager.close()
             raise
@@ -397,6 +418,10 @@ class ASGIServer:
             "server": server,
             "client": client,
         }
+        if tls:
+            tls_ext = _tls_extension(conn)
+            if tls_ext is not None:
+                scope["extensions"] = {"tls": tls_ext}
         if upgrade:
             scope["scheme"] = "wss" if tls else "ws"
             offered = hm.header("Sec-WebSocket-Protocol") or ""
@@ -697,8 +722,8 @@ def _accept_op(hm: HttpMessage | None, extra: list[tuple[str, str]]) -> _Op:
 # ---------------------------------------------------------------------- serve()
 
 
-def serve(app: ASGIApp, url: str = "http://127.0.0.1:8000") -> None:
-    """Run ``app`` on ``url`` until SIGINT or SIGTERM."""
+def serve(app: ASGIApp, url: str = "http://127.0.0.1:8000", *, tls: TlsOpts | None = None) -> None:
+    """Run ``app`` on ``url`` until SIGINT or SIGTERM (``tls``: see ``ASGIServer.start``)."""
 
     async def main() -> None:
         server = ASGIServer(app)
@@ -718,7 +743,7 @@ def serve(app: ASGIApp, url: str = "http://127.0.0.1:8000") -> None:
                 except (ValueError, OSError):
                     pass
         try:
-            await server.start(url)
+            await server.start(url, tls=tls)
             await stop_event.wait()
         finally:
             await server.stop()

@@ -40,6 +40,7 @@ from ._mongoose import (
     MG_EV_WRITE,
     Connection,
     Manager,
+    TlsOpts,
 )
 
 __all__ = ["FileWrapper", "WSGIServer", "serve"]
@@ -115,6 +116,31 @@ def _native(text: str) -> str:
         return text.encode("utf-8", "surrogateescape").decode("latin-1")
 
 
+def _add_tls_environ(environ: dict[str, Any], conn: _ConnectionLike) -> None:
+    """``HTTPS`` and the ``SSL_*`` variables web servers give (mod_ssl's names).
+
+    Stand-in connections without ``tls_info`` get ``HTTPS`` only.
+    """
+    environ["HTTPS"] = "on"
+    tls_info = getattr(conn, "tls_info", None)
+    info = tls_info() if callable(tls_info) else None
+    if not info:
+        return
+    environ["SSL_PROTOCOL"] = info["version"]
+    environ["SSL_CIPHER"] = info["cipher"]
+    if info["server_name"]:
+        environ["SSL_TLS_SNI"] = info["server_name"]
+    peer = info["peer_cert"]
+    if peer is None:
+        environ["SSL_CLIENT_VERIFY"] = "NONE"
+        return
+    environ["SSL_CLIENT_VERIFY"] = "SUCCESS" if peer["verified"] else "GENEROUS"
+    environ["SSL_CLIENT_S_DN"] = peer["subject"]
+    environ["SSL_CLIENT_CERT"] = peer["pem"]
+    for i, pem in enumerate(peer["chain"][1:]):
+        environ[f"SSL_CLIENT_CERT_CHAIN_{i}"] = pem
+
+
 def _build_environ(
     hm: _HttpMessageLike, conn: _ConnectionLike, server_name: str, server_port: int
 ) -> dict[str, Any]:
@@ -147,6 +173,8 @@ def _build_environ(
         "wsgi.run_once": False,
         "wsgi.file_wrapper": FileWrapper,
     }
+    if conn.is_tls:
+        _add_tls_environ(environ, conn)
     content_type = hm.header("Content-Type")
     if content_type is not None:
         environ["CONTENT_TYPE"] = _native(content_type)
@@ -249,9 +277,16 @@ class WSGIServer:
 
     # ------------------------------------------------------------------ control
 
-    def listen(self, url: str = "http://127.0.0.1:8000") -> Connection:
-        """Listen on ``url`` and return the listener; its address fills ``SERVER_NAME``/``SERVER_PORT``."""
+    def listen(self, url: str = "http://127.0.0.1:8000", *, tls: TlsOpts | None = None) -> Connection:
+        """Listen on ``url`` and return the listener; its address fills ``SERVER_NAME``/``SERVER_PORT``.
+
+        ``tls`` [ext]: certificate and key for every accepted connection (``https://`` URLs);
+        the environ then has ``wsgi.url_scheme`` ``https``, ``HTTPS=on`` and mod_ssl's
+        ``SSL_*`` variables (``SSL_CLIENT_CERT`` and ``SSL_CLIENT_S_DN`` with client certificates).
+        """
         conn = self._manager.listen(url)
+        if tls is not None:
+            conn.tls_init(tls)
         addr = conn.local_addr
         if addr is not None:
             host, port = addr[0], addr[1]
@@ -528,12 +563,15 @@ def serve(
     url: str = "http://127.0.0.1:8000",
     workers: int = 4,
     stream_timeout: float = 5.0,
+    *,
+    tls: TlsOpts | None = None,
 ) -> None:
     """Serve ``app`` on ``url`` until SIGINT/SIGTERM, after printing a one-line banner."""
     server = WSGIServer(app, workers=workers, stream_timeout=stream_timeout)
-    server.listen(url)
+    server.listen(url, tls=tls)
+    scheme = "https" if tls is not None else "http"
     print(
-        f"pymongoose WSGI server on http://{server._server_name}:{server._server_port}/ "
+        f"pymongoose WSGI server on {scheme}://{server._server_name}:{server._server_port}/ "
         f"({workers} workers, Ctrl+C to stop)",
         flush=True,
     )

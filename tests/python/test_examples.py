@@ -17,7 +17,9 @@ import json
 import os
 import queue
 import re
+import shutil
 import signal
+import ssl
 import socket
 import subprocess
 import sys
@@ -49,7 +51,7 @@ TESTED = {
     "sse_server.py", "chunked_stream.py", "http_client.py", "streaming_client.py",
     "ws_echo.py", "ws_chat.py", "timers.py", "wakeup_threads.py",
     "multithreaded_server.py", "graceful_shutdown.py", "async_manager.py",
-    "flask_app.py", "fastapi_app.py",
+    "flask_app.py", "fastapi_app.py", "https_server.py", "https_client.py",
 }
 
 
@@ -482,3 +484,64 @@ def test_fastapi_app(run_example):
     assert get_json(ex.url("/items/42?q=x")) == (200, {"item_id": 42, "q": "x"})
     ex.stop()
     assert "lifespan: shutdown (0 items created)\n" in ex.stdout
+
+
+# ======================================================================================
+# TLS
+# ======================================================================================
+
+
+def https_get(url: str, cafile: str) -> tuple[int, bytes]:
+    ctx = ssl.create_default_context(cafile=cafile)
+    ctx.set_alpn_protocols(["http/1.1"])
+    try:
+        with urllib.request.urlopen(url, context=ctx, timeout=HTTP_TIMEOUT) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def test_https_server_with_given_certificate(run_example, tmp_path):
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    leaf = ca.issue_cert("localhost", "127.0.0.1")
+    leaf.cert_chain_pems[0].write_to_path(str(tmp_path / "cert.pem"))
+    leaf.private_key_pem.write_to_path(str(tmp_path / "key.pem"))
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    ex = run_example("https_server.py", "0", "--cert", str(tmp_path / "cert.pem"),
+                     "--key", str(tmp_path / "key.pem"))
+    status, body = https_get(f"https://localhost:{ex.port}/", str(tmp_path / "ca.pem"))
+    assert status == 200
+    answer = json.loads(body)
+    assert answer["tls"] is True and answer["version"] in ("TLSv1.3", "TLSv1.2")
+    assert answer["alpn"] == "http/1.1" and answer["sni"] == "localhost"
+    assert answer["client_cert"] is None
+    status, body = https_get(f"https://localhost:{ex.port}/whoami", str(tmp_path / "ca.pem"))
+    assert status == 403
+    ex.stop(signal.SIGINT)
+
+
+def test_https_server_self_signed_and_https_client(run_example):
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is not installed")
+    server = Example("https_server.py", "0", cwd=Path.cwd())
+    try:
+        cert = server.expect(r"self-signed certificate: (\S+)").group(1)
+        server.started()
+        status, body = https_get(f"https://127.0.0.1:{server.port}/", cert)
+        assert status == 200 and json.loads(body)["tls"] is True
+        url = f"https://localhost:{server.port}/"
+        client = Example("https_client.py", url, "--ca", cert, cwd=Path.cwd())
+        assert client.wait() == 0, client.report()
+        out = "".join(client.stdout)
+        assert out.startswith("TLS TLSv1.3 "), client.report()
+        assert "HTTP 200 OK" in out and '"alpn":"http/1.1"' in out.replace(" ", "")
+        # Verification is on by default: the system trust store does not know this certificate.
+        client = Example("https_client.py", url, cwd=Path.cwd())
+        assert client.wait() == 1, client.report()
+        assert "error: TLS handshake failed: certificate verify failed" in "".join(client.stderr)
+        client = Example("https_client.py", url, "--insecure", cwd=Path.cwd())
+        assert client.wait() == 0, client.report()
+        server.stop()
+    finally:
+        server.kill()

@@ -77,6 +77,12 @@ std::string use_cert_and_key(SSL_CTX* ctx, const Config& cfg) {
   }
   ok = SSL_CTX_use_PrivateKey(ctx, key);
   EVP_PKEY_free(key);
+  unsigned long e = ok ? 0 : ERR_peek_last_error();
+  if (ERR_GET_LIB(e) == ERR_LIB_X509 &&
+      (ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH || ERR_GET_REASON(e) == X509_R_KEY_TYPE_MISMATCH)) {
+    ERR_clear_error();
+    return "certificate and private key do not match";
+  }
   if (!ok) return "private key rejected: " + reason_or("unknown reason");
   if (!SSL_CTX_check_private_key(ctx)) {
     ERR_clear_error();
