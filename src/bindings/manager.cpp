@@ -324,6 +324,7 @@ const LimitKey kLimitKeys[] = {
     {"ws_close_timeout", LimitKey::Seconds, nullptr, &mg::Limits::ws_close_timeout_ms},
     {"connect_timeout", LimitKey::Seconds, nullptr, &mg::Limits::connect_timeout_ms},
     {"send_timeout", LimitKey::Seconds, nullptr, &mg::Limits::send_timeout_ms},
+    {"tls_handshake_timeout", LimitKey::Seconds, nullptr, &mg::Limits::tls_handshake_timeout_ms},
     {"send_high_water", LimitKey::Size, &mg::Limits::send_high_water, nullptr},
     {"send_low_water", LimitKey::Size, &mg::Limits::send_low_water, nullptr},
     {"max_connections", LimitKey::Size, &mg::Limits::max_connections, nullptr},
