@@ -46,7 +46,8 @@ WS_PAGE = """<!doctype html>
 <script>
 const out = document.getElementById("out");
 const log = [];
-const ws = new WebSocket("ws://" + location.host + "/ws", ["chat", "other"]);
+const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+const ws = new WebSocket(scheme + location.host + "/ws", ["chat", "other"]);
 ws.binaryType = "arraybuffer";
 let step = 0;
 ws.onopen = () => { log.push("open:" + ws.protocol); ws.send("hello"); };
@@ -100,7 +101,31 @@ class GatedPage:
 
 
 def test_browser_websocket_roundtrip(server, tmp_path):
+    browser_websocket_roundtrip(server, tmp_path, tls=False)
+
+
+def test_browser_wss_roundtrip_with_a_test_ca(server, tmp_path):
+    """The page over https:// and the WebSocket over wss://, with a certificate from a CA
+    made at test time that Chromium is told to trust by its public key hash."""
+    browser_websocket_roundtrip(server, tmp_path, tls=True)
+
+
+def spki_hash(cert_pem: bytes) -> str:
+    import base64
+    import hashlib
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    cert = x509.load_pem_x509_certificate(cert_pem)
+    spki = cert.public_key().public_bytes(serialization.Encoding.DER,
+                                          serialization.PublicFormat.SubjectPublicKeyInfo)
+    return base64.b64encode(hashlib.sha256(spki).digest()).decode()
+
+
+def browser_websocket_roundtrip(server, tmp_path, tls: bool):
     events = []
+    tls_seen = []
     gp = GatedPage(WS_PAGE)
 
     def h(conn, ev, data):
@@ -111,6 +136,7 @@ def test_browser_websocket_roundtrip(server, tmp_path):
                 conn.reply(404, "")
         elif ev == mg.MG_EV_WS_OPEN:
             events.append(("open", data.header("Sec-WebSocket-Protocol")))
+            tls_seen.append(conn.tls_info() is not None)
         elif ev == mg.MG_EV_WS_MSG:
             events.append(("msg", data.flags, len(data.data)))
             if data.text == "close please":
@@ -124,11 +150,23 @@ def test_browser_websocket_roundtrip(server, tmp_path):
             events.append(("ctl",))
         elif ev == mg.MG_EV_ERROR:
             events.append(("error", data))
-    srv = server(h)
-    dom = dump_dom(srv.url("/"), tmp_path)
+    if not tls:
+        srv = server(h)
+        dom = dump_dom(srv.url("/"), tmp_path)
+    else:
+        trustme = pytest.importorskip("trustme")
+        leaf = trustme.CA().issue_cert("localhost", "127.0.0.1")
+        cert_pem = leaf.cert_chain_pems[0].bytes()
+        srv = server(h, url="https://127.0.0.1:0")
+        srv.listener.tls_init(mg.TlsOpts(cert=cert_pem, key=leaf.private_key_pem.bytes()))
+        out = run_chromium(["--virtual-time-budget=5000", "--dump-dom",
+                            f"--ignore-certificate-errors-spki-list={spki_hash(cert_pem)}",
+                            f"https://localhost:{srv.port}/"], tmp_path, 20.0)
+        dom = out.decode("utf-8", "replace")
     assert result_of(dom) == ("RESULT open:chat|echo:hello|echo:héllo ✓|bin:1.2.250.7|"
                               "text100000")
     assert events[0] == ("open", "chat, other")
+    assert tls_seen == [tls]
     msgs = [e for e in events if e[0] == "msg"]
     assert [e[1] for e in msgs] == [129, 129, 130, 129, 129]
     assert not [e for e in events if e[0] == "error"], events
