@@ -27,6 +27,7 @@ struct PyConnection {
   bool is_listening = false, is_client = false, is_udp = false;  // kept after close (D32)
   nb::object handler;   // None: the manager default
   nb::object userdata;
+  nb::object tls_info;  // tls_info() of the established session, built once (it cannot change)
 };
 
 // An owned copy of a message (HttpMessage.copy()), detached from engine memory.

@@ -273,6 +273,7 @@ int connection_traverse(PyObject* self, visitproc visit, void* arg) {
   PyConnection* pc = nb::inst_ptr<PyConnection>(self);
   Py_VISIT(pc->handler.ptr());
   Py_VISIT(pc->userdata.ptr());
+  Py_VISIT(pc->tls_info.ptr());
   return 0;
 }
 
@@ -280,6 +281,7 @@ int connection_clear(PyObject* self) {
   PyConnection* pc = nb::inst_ptr<PyConnection>(self);
   pc->handler.reset();
   pc->userdata.reset();
+  pc->tls_info.reset();
   return 0;
 }
 

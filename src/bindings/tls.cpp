@@ -98,8 +98,22 @@ void tls_free(PyConnection& pc) {
   else pc.mgr->engine->stop_tls(c);
 }
 
+// A copy of the cached answer: callers may modify what they get.
+static nb::object copy_info(const nb::object& cached) {
+  nb::dict d = nb::steal<nb::dict>(PyDict_Copy(cached.ptr()));
+  nb::object peer = d["peer_cert"];
+  if (!peer.is_none()) {
+    nb::dict p = nb::steal<nb::dict>(PyDict_Copy(peer.ptr()));
+    p["san"] = nb::list(p["san"]);
+    p["chain"] = nb::list(p["chain"]);
+    d["peer_cert"] = std::move(p);
+  }
+  return d;
+}
+
 nb::object tls_info(PyConnection& pc) {
   if (!pc.c) return nb::none();
+  if (pc.tls_info.is_valid()) return copy_info(pc.tls_info);
   mg::tls::Info info;
   {
     EngineLock lock(*pc.mgr->engine);
@@ -128,7 +142,8 @@ nb::object tls_info(PyConnection& pc) {
     peer["verified"] = info.peer_verified;
     d["peer_cert"] = std::move(peer);
   }
-  return d;
+  pc.tls_info = d;
+  return copy_info(d);
 }
 
 void bind_tls(nb::module_& m) {
