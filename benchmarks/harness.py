@@ -68,7 +68,7 @@ SERVERS: dict[str, ServerSpec] = {
     for s in (
         ServerSpec(
             "pymongoose", "pymongoose", "python", "pymongoose_server.py",
-            modules=("pymongoose",), dists=("pymongoose",),
+            modules=("pymongoose",), dists=("pymongoose-cpp",),
             install=(f"{_venv_pip()} install -e .   (from the repository root; builds the C++ "
                      "engine" + ("; or scripts/setup.sh --bench, which also installs the peers)"
                                  if (REPO_ROOT / "scripts" / "setup.sh").exists() else ")")),

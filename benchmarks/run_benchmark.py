@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/run_benchmark.py            # full run, ~15 minutes
     .venv/bin/python benchmarks/run_benchmark.py --quick    # 1-second smoke run
     .venv/bin/python benchmarks/run_benchmark.py --ws       # + WebSocket echo (ws_bench.py)
+    .venv/bin/python benchmarks/run_benchmark.py --tls      # + HTTPS scenarios (tls_bench.py)
 
 What it does, in order:
 
@@ -24,9 +25,14 @@ What it does, in order:
 6. With --ws, also runs the WebSocket echo scenario of ws_bench.py (100 connections,
    64-byte messages, messages/s; pymongoose, aiohttp, websockets) with the same pinning,
    durations and repetitions, and writes ws_results.json.
-7. Writes RESULTS.md (from RESULTS.template.md), results.json and results.png
-   into --output-dir.  The WebSocket section shows ws_results.json of --output-dir
-   (from this run with --ws, else from an earlier one).
+7. With --tls, also runs the HTTPS scenarios of tls_bench.py (keep-alive requests/s and
+   full TLS handshakes/s; pymongoose, nginx, granian, uvicorn with one generated
+   certificate) with the same pinning, durations, warm-up and repetitions, and writes
+   tls_results.json.
+8. Writes RESULTS.md (from RESULTS.template.md), results.json and results.png
+   into --output-dir.  The WebSocket and HTTPS sections show ws_results.json and
+   tls_results.json of --output-dir (from this run with --ws/--tls, else from an
+   earlier one).
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import harness  # noqa: E402
 import ws_bench  # noqa: E402
+import tls_bench  # noqa: E402
 import idle_bench  # noqa: E402
 from harness import BENCH_DIR, REPO_ROOT, SERVERS  # noqa: E402
 
@@ -593,6 +600,8 @@ def write_report(outdir: Path, args, info: dict, versions: dict, scenarios, summ
         "IDLE": idle_bench.render_markdown(idle_bench.load_results(outdir)),
         "WS": ws_bench.render_markdown(ws_bench.load_results(outdir),
                                        bool((ws_bench.load_results(outdir) or {}).get("quick"))),
+        "TLS": tls_bench.render_markdown(tls_bench.load_results(outdir),
+                                         bool((tls_bench.load_results(outdir) or {}).get("quick"))),
     }
     text = (BENCH_DIR / "RESULTS.template.md").read_text()
     for k, v in fields.items():
@@ -669,6 +678,11 @@ def parse_args(argv: list[str]):
                          "64-byte messages; pymongoose, aiohttp, websockets)")
     ap.add_argument("--ws-servers", default="all",
                     help="WebSocket servers for --ws: subset of " + ",".join(ws_bench.WS_ORDER))
+    ap.add_argument("--tls", action="store_true",
+                    help="also run the HTTPS scenarios (tls_bench.py: keep-alive requests/s and "
+                         "full TLS handshakes/s; pymongoose, nginx, granian, uvicorn)")
+    ap.add_argument("--tls-servers", default="all",
+                    help="HTTPS servers for --tls: subset of " + ",".join(tls_bench.TLS_ORDER))
     ap.add_argument("--callgrind-json", default=str(DEFAULT_CALLGRIND_JSON),
                     help="instructions-per-request figures to embed (from callgrind_ipr.py)")
     args = ap.parse_args(argv)
@@ -710,7 +724,20 @@ def main(argv: list[str] | None = None) -> int:
         lm = ws_bench.check_load_generator()
         if lm:
             missing.append(lm)
+    tls_names: list[str] = []
+    if args.tls:
+        tls_names = tls_bench.parse_servers(args.tls_servers)
+        missing.extend(tls_bench.check_tools())
     fatal = list(missing)
+    if args.tls:
+        for n, m in tls_bench.check_tls_servers(tls_names).items():
+            if m is None:
+                continue
+            if args.skip_missing:
+                tls_names.remove(n)
+                log(f"skipping HTTPS server {n}: {m.reason}")
+            else:
+                fatal.append(m)
     if args.ws:
         for n, m in ws_bench.check_ws_servers(ws_names).items():
             if m is None:
@@ -882,6 +909,25 @@ def main(argv: list[str] | None = None) -> int:
         ws_res["argv"] = ["benchmarks/run_benchmark.py", *args.argv]
         (outdir / ws_bench.JSON_NAME).write_text(json.dumps(ws_res, indent=2, default=str) + "\n")
         if not all(ws_res["summary"][n].get("n") for n in ws_names):
+            exit_code = 1
+
+    if args.tls and tls_names:
+        log("HTTPS scenarios ...")
+        try:
+            tls_res = tls_bench.run_tls_scenario(
+                tls_names, wrk=wrk, duration=args.duration, repetitions=args.repetitions,
+                warmup=args.warmup, connections=args.connections, threads=args.threads,
+                wrk_timeout=args.wrk_timeout, server_cpus=server_cpus, client_cpus=client_cpus,
+                log_dir=raw_dir, pause=args.pause)
+        except KeyboardInterrupt:
+            log("interrupted")
+            return 130
+        tls_res["quick"] = args.quick
+        tls_res["argv"] = ["benchmarks/run_benchmark.py", *args.argv]
+        (outdir / tls_bench.JSON_NAME).write_text(json.dumps(tls_res, indent=2, default=str)
+                                                  + "\n")
+        log(tls_bench.console_summary(tls_res))
+        if not tls_bench.all_measured(tls_res):
             exit_code = 1
 
     summary = aggregate(runs, servers, scenarios)

@@ -50,7 +50,7 @@ WS_SERVERS: dict[str, ServerSpec] = {
     s.name: s
     for s in (
         ServerSpec("pymongoose", "pymongoose", "python", "ws_pymongoose_server.py",
-                   modules=("pymongoose",), dists=("pymongoose",),
+                   modules=("pymongoose",), dists=("pymongoose-cpp",),
                    install=harness.SERVERS["pymongoose"].install,
                    description="Manager + poll(100); ws_upgrade on HTTP_MSG, ws_send on WS_MSG"),
         ServerSpec("aiohttp", "aiohttp", "python", "ws_aiohttp_server.py",

@@ -1,6 +1,10 @@
 """Hello-world JSON server: a bare RSGI application on granian (1 worker).
 
-    python granian_server.py PORT
+    python granian_server.py PORT [CERT_PEM KEY_PEM]
+
+With a certificate and key (benchmarks/tls_bench.py passes them) it serves HTTPS through
+granian's own TLS options (--ssl-certificate/--ssl-keyfile on its command line; TLS 1.3
+minimum by default), otherwise plain HTTP.
 
 RSGI is granian's native (fastest) interface, so this is the strongest pure
 Python-facing peer in the comparison.  Granian runs a supervisor process and
@@ -32,7 +36,11 @@ def main() -> None:
     from granian.server import Server
 
     port = int(sys.argv[1]) if len(sys.argv) > 1 else 8000
-    print(f"granian (RSGI) listening on http://127.0.0.1:{port}", flush=True)
+    tls = {}
+    if len(sys.argv) > 3:
+        tls = {"ssl_cert": Path(sys.argv[2]).resolve(), "ssl_key": Path(sys.argv[3]).resolve()}
+    scheme = "https" if tls else "http"
+    print(f"granian (RSGI) listening on {scheme}://127.0.0.1:{port}", flush=True)
     Server(
         "granian_server:app",
         address="127.0.0.1",
@@ -44,6 +52,7 @@ def main() -> None:
             pipeline_flush=os.environ.get("GRANIAN_PIPELINE_FLUSH", "1") != "0"),
         log_level=LogLevels.warning,
         working_dir=Path(__file__).resolve().parent,
+        **tls,
     ).serve()
 
 
