@@ -2,6 +2,7 @@
 // byte conversion. The engine knows nothing of Python; everything Python lives here.
 #pragma once
 #include <nanobind/nanobind.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <memory>
@@ -64,6 +65,29 @@ struct PyManager {
   ~PyManager();
 };
 
+// The interpreter is shutting down (daemon threads must not take the GIL again).
+inline bool py_finalizing() {
+#if PY_VERSION_HEX >= 0x030D0000
+  return Py_IsFinalizing();
+#else
+  return _Py_IsFinalizing();
+#endif
+}
+
+// Takes back the GIL dropped with PyEval_SaveThread(). A daemon thread coming back while
+// the interpreter finalizes would be ended by pthread_exit() inside C++ frames (a forced
+// unwind through a noexcept destructor aborts the process: "terminate called without an
+// active exception"); it parks instead, holding nothing, and process exit takes it away.
+// `unlock` drops what the thread holds (an engine lock) before parking.
+template <class Unlock>
+void restore_gil(PyThreadState* ts, Unlock&& unlock) {
+  if (py_finalizing()) {
+    unlock();
+    for (;;) pause();
+  }
+  PyEval_RestoreThread(ts);
+}
+
 // Engine lock (spec §5.10). The polling thread already owns it while dispatching; any
 // other thread drops the GIL while it waits for it (lock order: engine lock, then GIL)
 // and wakes the loop afterwards so its output is flushed promptly.
@@ -86,10 +110,9 @@ class EngineLock {
           throw std::runtime_error("cross-manager call would deadlock; use Manager.wakeup()");
         }
       }
-      {
-        nb::gil_scoped_release unlocked;
-        e_.lock.lock();
-      }
+      PyThreadState* ts = PyEval_SaveThread();
+      e_.lock.lock();
+      restore_gil(ts, [this] { e_.lock.unlock(); });
       if (mine) mine->waiting_for.store(nullptr);
     }
     e_.lock_owner.store(std::this_thread::get_id(), std::memory_order_release);

@@ -202,8 +202,9 @@ class PollLock {
  public:
   explicit PollLock(mg::Manager& e) : e_(e) {
     if (!e_.lock.try_lock()) {
-      nb::gil_scoped_release unlocked;
+      PyThreadState* ts = PyEval_SaveThread();
       e_.lock.lock();
+      restore_gil(ts, [this] { e_.lock.unlock(); });
     }
     e_.lock_owner.store(std::this_thread::get_id(), std::memory_order_release);
   }
@@ -263,12 +264,11 @@ void do_poll(PyManager& pm, int timeout_ms) {
     if (wait_ms != 0) {
       e.in_wait.store(true, std::memory_order_release);
       lock.release();
-      {
-        nb::gil_scoped_release unlocked;
-        n = e.wait(wait_ms);
-        err = errno;
-        lock.reacquire_without_gil();
-      }
+      PyThreadState* ts = PyEval_SaveThread();
+      n = e.wait(wait_ms);
+      err = errno;
+      lock.reacquire_without_gil();
+      restore_gil(ts, [&lock] { lock.release(); });
       e.in_wait.store(false, std::memory_order_release);
     } else {
       n = e.wait(0);

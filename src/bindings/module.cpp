@@ -1,6 +1,8 @@
 // pymongoose._mongoose: module entry, constants and P1 functions.
 #include <nanobind/stl/string.h>
 
+#include <cstdlib>
+
 #include "common.hpp"
 #include "docstrings.hpp"
 #include "mg/events.hpp"
@@ -106,6 +108,11 @@ std::string event_name(long long ev) {
 NB_MODULE(_mongoose, m) {
   using namespace pymg;
   m.doc() = doc::module_;
+  // A manager still referenced at exit (a daemon thread parked in poll(), a module-level
+  // global) is not a leak a user can act on; nanobind would list it on stderr.
+  // PYMONGOOSE_LEAK_WARNINGS=1 turns the report back on for development.
+  const char* leak_env = std::getenv("PYMONGOOSE_LEAK_WARNINGS");
+  nb::set_leak_warnings(leak_env && leak_env[0] == '1');
   bind_connection(m);
   bind_tls(m);
   bind_http_message(m);

@@ -17,6 +17,7 @@ import pytest
 
 from mgtest_helpers import (
     HOST,
+    IMPL,
     IS_REFERENCE,
     HttpReader,
     Recorder,
@@ -1218,3 +1219,25 @@ def test_cross_manager_deadlock_is_detected_not_hung():
             t.join(timeout=5)
         a.close()
         b.close()
+
+
+@pytest.mark.timeout(60)
+def test_interpreter_exit_with_a_daemon_thread_inside_poll_is_clean():
+    """CPython ends daemon threads that come back from a blocking call while it finalizes;
+    one inside poll() must not abort the process (it did: "terminate called without an
+    active exception", exit status 134), and nothing is printed."""
+    import subprocess
+    import sys
+
+    program = (
+        f"import threading, time, {IMPL} as mg\n"
+        "m = mg.Manager(None)\n"
+        "m.listen('http://127.0.0.1:0')\n"
+        "threading.Thread(target=lambda: [m.poll(50) for _ in iter(int, 1)], daemon=True).start()\n"
+        "time.sleep(0.2)\n"
+    )
+    for _ in range(3):
+        p = subprocess.run([sys.executable, "-c", program], capture_output=True, timeout=30,
+                           cwd=os.path.dirname(os.path.abspath(__file__)))
+        assert p.returncode == 0, p.stderr.decode(errors="replace")[-2000:]
+        assert p.stderr == b""

@@ -150,6 +150,20 @@ def cleanup_certs() -> None:
 # --------------------------------------------------------------------------------------
 
 
+def load_pair(ctx: ssl.SSLContext, pair: Pair, certs_dir: str | None = None) -> None:
+    """``ctx.load_cert_chain`` from PEM bytes (ssl only reads files: written to a temporary
+    directory, removed again unless ``certs_dir`` was given)."""
+    with tempfile.TemporaryDirectory(prefix="mgtls-") as tmp:
+        d = certs_dir or tmp
+        tag = f"{os.getpid()}-{threading.get_ident()}-{id(pair)}"
+        cf, kf = os.path.join(d, f"pair-{tag}.crt"), os.path.join(d, f"pair-{tag}.key")
+        with open(cf, "wb") as f:
+            f.write(pair.cert)
+        with open(kf, "wb") as f:
+            f.write(pair.key)
+        ctx.load_cert_chain(cf, kf)
+
+
 def client_context(ca: bytes | None, *, cert: Pair | None = None, certs_dir: str | None = None,
                    minimum: ssl.TLSVersion | None = None, maximum: ssl.TLSVersion | None = None,
                    alpn: list[str] | None = None) -> ssl.SSLContext:
@@ -161,13 +175,7 @@ def client_context(ca: bytes | None, *, cert: Pair | None = None, certs_dir: str
     else:
         ctx.load_verify_locations(cadata=ca.decode())
     if cert is not None:
-        d = certs_dir or tempfile.mkdtemp(prefix="mgtls-cl-")
-        cf, kf = os.path.join(d, "client.crt"), os.path.join(d, "client.key")
-        with open(cf, "wb") as f:
-            f.write(cert.cert)
-        with open(kf, "wb") as f:
-            f.write(cert.key)
-        ctx.load_cert_chain(cf, kf)
+        load_pair(ctx, cert, certs_dir)
     if minimum is not None:
         ctx.minimum_version = minimum
     if maximum is not None:
@@ -178,9 +186,20 @@ def client_context(ca: bytes | None, *, cert: Pair | None = None, certs_dir: str
 
 
 def tls_connect(port: int, ctx: ssl.SSLContext, server_hostname: str | None = "localhost",
-                timeout: float = SOCK_TIMEOUT, ragged_ok: bool = True) -> ssl.SSLSocket:
-    """TCP connect to 127.0.0.1:port, then a complete TLS handshake (with a timeout)."""
-    raw = socket.create_connection((HOST, port), timeout=timeout)
+                timeout: float = SOCK_TIMEOUT, ragged_ok: bool = True,
+                rcvbuf: int | None = None) -> ssl.SSLSocket:
+    """TCP connect to 127.0.0.1:port, then a complete TLS handshake (with a timeout).
+    ``rcvbuf`` sets SO_RCVBUF before connecting (a small receive window from the start;
+    shrinking it on a connected socket makes the kernel crawl, whatever the server does)."""
+    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if rcvbuf is not None:
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    raw.settimeout(timeout)
+    try:
+        raw.connect((HOST, port))
+    except BaseException:
+        raw.close()
+        raise
     raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         return ctx.wrap_socket(raw, server_hostname=server_hostname,
@@ -195,13 +214,6 @@ def tls_get(port: int, ctx: ssl.SSLContext, raw: bytes, method: str = "GET",
     with tls_connect(port, ctx, server_hostname) as s:
         s.sendall(raw)
         return HttpReader(s).read_response(method)
-
-
-def wait_port_closed_by_peer(sock: socket.socket, timeout: float) -> tuple[bool, bytes]:
-    """(closed, bytes received) for a plain socket: waits for EOF/reset up to ``timeout``."""
-    r = HttpReader(sock)
-    closed = r.wait_closed(timeout)
-    return closed, r.buf
 
 
 def wait_listening(port: int, proc: subprocess.Popen | None = None, timeout: float = 10.0,
@@ -267,14 +279,8 @@ class ThreadedTlsServer:
 
             do_GET = do_POST = do_HEAD = do_PUT = _answer
 
-        d = certs_dir or tempfile.mkdtemp(prefix="mgtls-srv-")
-        cf, kf = os.path.join(d, "srv.crt"), os.path.join(d, "srv.key")
-        with open(cf, "wb") as f:
-            f.write(pair.cert)
-        with open(kf, "wb") as f:
-            f.write(pair.key)
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(cf, kf)
+        load_pair(ctx, pair, certs_dir)
         if ca_for_clients is not None:
             ctx.load_verify_locations(cadata=ca_for_clients.decode())
             ctx.verify_mode = ssl.CERT_REQUIRED

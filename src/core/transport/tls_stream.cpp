@@ -356,6 +356,10 @@ FlushResult TlsStream::flush() {
   for (;;) {
     if (!send_sealed(r)) return r;
     if (!established_ || session_closed_) return r;  // plaintext waits for the handshake
+    if (closing_ && tx_.empty() && file_fd_ < 0) {
+      shutdown_session();  // everything queued before close_session() is sealed: now close_notify
+      continue;
+    }
     if (tx_.empty() && file_fd_ >= 0) {
       if (file_remaining_ == 0) {
         ::close(file_fd_);
@@ -399,13 +403,20 @@ FlushResult TlsStream::flush() {
 }
 
 bool TlsStream::output_pending() const {
-  return Transport::output_pending() || !sealed_.empty() || (client_ && !started_ && !failed_);
+  return Transport::output_pending() || !sealed_.empty() || (client_ && !started_ && !failed_) ||
+         (closing_ && !session_closed_ && established_ && !failed_);
 }
 
 bool TlsStream::input_pending() const { return more_input_ && !failed_; }
 
 void TlsStream::close_session() {
   if (!ssl_ || session_closed_) return;
+  closing_ = true;
+  // Output queued before this call goes first; flush() sends close_notify after it.
+  if (!established_ || failed_ || (tx_.empty() && file_fd_ < 0)) shutdown_session();
+}
+
+void TlsStream::shutdown_session() {
   session_closed_ = true;
   if (established_ && !failed_) {
     ERR_clear_error();
@@ -416,7 +427,7 @@ void TlsStream::close_session() {
 }
 
 void TlsStream::shutdown_write() {
-  close_session();
+  if (!session_closed_) shutdown_session();  // called once our output is all sent
   FlushResult ignored;
   send_sealed(ignored);
   if (fd_ >= 0) ::shutdown(fd_, SHUT_WR);
@@ -426,9 +437,9 @@ void TlsStream::on_close() {
   if (fd_ < 0) return;
   FlushResult r;
   // Whole records only: after a partial send the rest of a record is still queued, and a
-  // close_notify behind it would reach the peer as garbage.
+  // close_notify behind it would reach the peer as garbage. Unsent plaintext is dropped.
   if (!send_sealed(r)) return;
-  close_session();
+  if (!session_closed_) shutdown_session();
   send_sealed(r);
 }
 

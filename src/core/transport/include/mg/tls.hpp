@@ -109,7 +109,8 @@ class TlsStream final : public Transport {
   bool established() const { return established_; }
   size_t queued_extra() const override { return sealed_.size(); }
 
-  // Ends the session: close_notify is queued, nothing more is encrypted.
+  // Ends the session: what is queued now is still sent, then close_notify; nothing
+  // queued afterwards is encrypted.
   void close_session();
   Info info() const;
 
@@ -122,6 +123,7 @@ class TlsStream final : public Transport {
   TlsStream(BlockPool* pool, std::shared_ptr<Context> ctx, bool http);
   bool step_handshake(std::string& error);
   void pump_out();  // ciphertext produced by OpenSSL -> sealed_
+  void shutdown_session();  // close_notify now
   bool send_sealed(FlushResult& r);
   std::string failure(const char* what, int ssl_ret);
 
@@ -143,7 +145,8 @@ class TlsStream final : public Transport {
   bool reported_ = false;   // handshake_done handed to the loop
   bool failed_ = false;
   bool received_any_ = false;  // a byte arrived from the peer
-  bool session_closed_ = false;
+  bool closing_ = false;         // close_session() called: close_notify after the queued output
+  bool session_closed_ = false;  // close_notify queued; nothing more is encrypted
 };
 
 // A host name is an IP literal (checked as an IP SAN, never sent as SNI).
