@@ -36,7 +36,7 @@ done
 echo "== Python tests (pytest)"
 .venv/bin/python -m pytest -q -p no:cacheprovider tests/python "$@"
 
-echo "== Python tests against the extension built with ASan + UBSan (churn, close in handlers, wakeups, fork, stale views)"
+echo "== Python tests against the extension built with ASan + UBSan (churn, close in handlers, wakeups, fork, stale views, TLS)"
 cmake -S . -B build/asan-py -G Ninja -DPython_EXECUTABLE="$PWD/.venv/bin/python" -DMG_SANITIZE=ON \
       -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build/asan-py -j "$JOBS" --target _mongoose
@@ -51,4 +51,5 @@ cp src/pymongoose/*.py build/asan-py/_mongoose*.so "$pkg"/
   PYTHONPATH="$PWD/../../build/asan-py/pkg" PYMONGOOSE_TEST_IMPL=pymongoose_asan \
   ../../.venv/bin/python -m pytest -q -p no:cacheprovider \
     test_churn.py test_manager.py test_http_server.py test_http_errors.py test_static.py \
-    test_engine_defects.py -k "not idle_keepalive")  # RSS per connection is ASan's, not ours
+    test_engine_defects.py test_tls.py test_tls_peers.py \
+    -k "not idle_keepalive")  # RSS per connection is ASan's, not ours
