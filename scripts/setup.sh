@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DEB_PACKAGES=(g++ make cmake ninja-build pkg-config libgtest-dev clang libclang-rt-14-dev
-              curl wrk nginx-light valgrind libssl-dev openssl python3-venv procps chromium)
+              curl wrk nginx-light valgrind libssl-dev openssl python3-venv procps chromium mosquitto)
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -34,8 +34,9 @@ if [[ ! -x .venv/bin/python ]]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
 # mkdocs-material + mkdocstrings-python: the documentation site (mkdocs.yml, tests/python/test_docs.py);
-# build: wheels and source distributions; trustme: throw-away certificates for the TLS tests.
-.venv/bin/python -m pip install -q nanobind scikit-build-core pytest pytest-timeout mypy typing_extensions trustme \
+# build: wheels and source distributions; trustme: throw-away certificates for the TLS tests;
+# paho-mqtt: the MQTT client peer of tests/python/test_mqtt.py.
+.venv/bin/python -m pip install -q nanobind scikit-build-core pytest pytest-timeout mypy typing_extensions trustme paho-mqtt \
   mkdocs-material mkdocstrings-python build
 if [[ "${1:-}" == "--bench" || "${1:-}" == "--all" ]]; then
   .venv/bin/python -m pip install -q -r benchmarks/requirements.txt

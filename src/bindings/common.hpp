@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -181,6 +182,34 @@ void bind_tls(nb::module_& m);
 void tls_init(PyConnection& pc, nb::handle opts);
 void tls_free(PyConnection& pc);
 nb::object tls_info(PyConnection& pc);
+
+// The engine lock, then a fresh look at the connection: taking the lock may have meant
+// waiting with the GIL released, while the loop closed and reclaimed the connection, so
+// a pointer read before it could dangle.
+class LockedConnection {
+ public:
+  explicit LockedConnection(PyConnection& pc) : pc_(pc) {
+    if (!pc.c) raise_closed();
+    lock_.emplace(*pc.mgr->engine);
+    if (!pc.c || pc.c->is_closed) raise_closed();
+  }
+  mg::Connection* get() const { return pc_.c; }
+
+ private:
+  PyConnection& pc_;
+  std::optional<EngineLock> lock_;
+};
+
+// MQTT (mqtt.cpp).
+struct PyMqttMessage {
+  const mg::MqttMessage* m = nullptr;  // valid during the handler call only
+};
+nb::object new_mqtt_message_view(const mg::MqttMessage* msg);
+void invalidate_mqtt_view(PyObject* view);
+void bind_mqtt_message(nb::module_& m);
+int mqtt_pub(PyConnection& pc, nb::handle topic, nb::handle message, long qos, bool retain, nb::handle props);
+void mqtt_sub(PyConnection& pc, nb::handle topic, long qos, bool unsubscribe);
+void mqtt_empty(PyConnection& pc, int cmd);
 
 void bind_connection(nb::module_& m);
 void bind_http_message(nb::module_& m);

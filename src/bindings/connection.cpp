@@ -8,6 +8,7 @@
 #include "docstrings.hpp"
 #include "mg/base64.hpp"
 #include "mg/http_reply.hpp"
+#include "mg/mqtt.hpp"
 #include "mg/static_files.hpp"
 
 namespace pymg {
@@ -203,23 +204,6 @@ int checked_status(nb::handle status) {
   if (overflow || v < 100 || v > 999) throw nb::value_error("status code must be in range 100-999");
   return static_cast<int>(v);
 }
-
-// The engine lock, then a fresh look at the connection: taking the lock may have meant
-// waiting with the GIL released, while the loop closed and reclaimed the connection, so
-// a pointer read before it could dangle.
-class LockedConnection {
- public:
-  explicit LockedConnection(PyConnection& pc) : pc_(pc) {
-    if (!pc.c) raise_closed();
-    lock_.emplace(*pc.mgr->engine);
-    if (!pc.c || pc.c->is_closed) raise_closed();
-  }
-  mg::Connection* get() const { return pc_.c; }
-
- private:
-  PyConnection& pc_;
-  std::optional<EngineLock> lock_;
-};
 
 void do_reply(PyConnection& pc, int status, nb::handle body, HeaderList& headers) {
   ByteView b;
@@ -498,6 +482,15 @@ void bind_connection(nb::module_& m) {
             return out;
           },
           nb::arg("length") = -1, doc::Connection_recv_consume)
+      .def("mqtt_pub", &mqtt_pub, nb::arg("topic"), nb::arg("message"), nb::arg("qos") = 0, nb::arg("retain") = false,
+           nb::kw_only(), nb::arg("props").none() = nb::none(), doc::Connection_mqtt_pub)
+      .def("mqtt_sub", [](PyConnection& pc, nb::handle topic, long qos) { mqtt_sub(pc, topic, qos, false); },
+           nb::arg("topic"), nb::arg("qos") = 0, doc::Connection_mqtt_sub)
+      .def("mqtt_unsub", [](PyConnection& pc, nb::handle topic) { mqtt_sub(pc, topic, 0, true); }, nb::arg("topic"),
+           doc::Connection_mqtt_unsub)
+      .def("mqtt_ping", [](PyConnection& pc) { mqtt_empty(pc, mg::mqtt::kPingreq); }, doc::Connection_mqtt_ping)
+      .def("mqtt_pong", [](PyConnection& pc) { mqtt_empty(pc, mg::mqtt::kPingresp); }, doc::Connection_mqtt_pong)
+      .def("mqtt_disconnect", [](PyConnection& pc) { mqtt_empty(pc, mg::mqtt::kDisconnect); }, doc::Connection_mqtt_disconnect)
       .def("tls_init", &tls_init, nb::arg("opts"), doc::Connection_tls_init)
       .def("tls_free", &tls_free, doc::Connection_tls_free)
       .def("tls_info", &tls_info, doc::Connection_tls_info)

@@ -109,6 +109,24 @@ inline constexpr const char WsMessage_flags[] = R"DOC(First header byte of the f
 Test the type with `flags & 0x0F`, or use `opcode`.)DOC";
 inline constexpr const char WsMessage_opcode[] = R"DOC(`WEBSOCKET_OP_TEXT` or `WEBSOCKET_OP_BINARY`.)DOC";
 inline constexpr const char WsMessage___bool__[] = R"DOC(`True` while the view is valid.)DOC";
+inline constexpr const char MqttMessage[] = R"DOC(One MQTT packet, delivered with `MG_EV_MQTT_CMD` (every packet) and `MG_EV_MQTT_MSG` (PUBLISH).
+
+Like `HttpMessage` it is valid only during the handler call that received it; afterwards
+every member reads as empty and the view is false.)DOC";
+inline constexpr const char MqttMessage_topic[] = R"DOC(PUBLISH topic; `""` for other packets (SUBSCRIBE topics are not parsed).)DOC";
+inline constexpr const char MqttMessage_data[] = R"DOC(PUBLISH payload. [ext] Other packets: their bytes after the packet id and MQTT 5
+properties (SUBSCRIBE: the topic filters, each with its options byte; CONNECT: from
+the protocol level on), so a broker can read them.)DOC";
+inline constexpr const char MqttMessage_text[] = R"DOC(The payload decoded as UTF-8 (undecodable bytes kept with `surrogateescape`).)DOC";
+inline constexpr const char MqttMessage_id[] = R"DOC(Packet id of PUBLISH (QoS > 0), the acks and (UN)SUBSCRIBE/(UN)SUBACK; else 0.)DOC";
+inline constexpr const char MqttMessage_cmd[] = R"DOC(Control packet type: 1 CONNECT, 2 CONNACK, 3 PUBLISH, ... 14 DISCONNECT, 15 AUTH.)DOC";
+inline constexpr const char MqttMessage_qos[] = R"DOC(QoS bits of the fixed header (PUBLISH).)DOC";
+inline constexpr const char MqttMessage_ack[] = R"DOC(CONNACK return code (MQTT 5: reason code; also the reason code of MQTT 5 acks).)DOC";
+inline constexpr const char MqttMessage_properties[] = R"DOC(MQTT 5 properties of a PUBLISH on a version-5 connection.
+
+Each is `{"id": int, "iv": int, "key": str, "val": str}`: `iv` for integer types,
+`key`/`val` for strings, binary data and string pairs. `[]` on MQTT 3.1.1.)DOC";
+inline constexpr const char MqttMessage___bool__[] = R"DOC(`True` while the view is valid.)DOC";
 inline constexpr const char Connection[] = R"DOC(One socket of a `Manager`: a listener, an accepted connection or an outbound one.
 
 Only the engine creates connections; a handler receives the same object for every event
@@ -176,6 +194,16 @@ inline constexpr const char Connection_send_data[] = R"DOC(Copy of the first `le
 inline constexpr const char Connection_recv_consume[] = R"DOC(Remove and return the first `length` bytes of the receive buffer (all when negative).
 
 Only for raw TCP/UDP connections; HTTP and WebSocket connections raise `RuntimeError`.)DOC";
+inline constexpr const char Connection_mqtt_pub[] = R"DOC(Queue an MQTT PUBLISH; returns its packet id (0 for QoS 0).
+
+Ids come from one counter per manager (1-65535, shared with `mqtt_sub`/`mqtt_unsub`).
+`props` [ext]: MQTT 5 properties in the shape `MqttMessage.properties()` returns
+(sent on MQTT 5 connections only). Works on any connection (it queues bytes).)DOC";
+inline constexpr const char Connection_mqtt_sub[] = R"DOC(Queue an MQTT SUBSCRIBE for one topic filter with the requested QoS.)DOC";
+inline constexpr const char Connection_mqtt_unsub[] = R"DOC(Queue an MQTT UNSUBSCRIBE for one topic filter.)DOC";
+inline constexpr const char Connection_mqtt_ping[] = R"DOC(Queue an MQTT PINGREQ (no automatic keepalive: schedule it, e.g. with a timer).)DOC";
+inline constexpr const char Connection_mqtt_pong[] = R"DOC(Queue an MQTT PINGRESP.)DOC";
+inline constexpr const char Connection_mqtt_disconnect[] = R"DOC(Queue an MQTT DISCONNECT; the connection stays open (close or drain it yourself).)DOC";
 inline constexpr const char Connection_tls_init[] = R"DOC(Start TLS on this connection with `opts` (OpenSSL 3; TLS 1.2 and 1.3).
 
 A client calls it in `MG_EV_CONNECT` (a TLS-scheme client that does not starts with
@@ -249,6 +277,18 @@ inline constexpr const char Manager_ws_connect[] = R"DOC(Open a WebSocket client
 
 `MG_EV_WS_OPEN` follows a valid `101` response; a failed handshake gives
 `MG_EV_ERROR("ws handshake error")` and closes.)DOC";
+inline constexpr const char Manager_mqtt_connect[] = R"DOC(Open an MQTT client connection to `url` (`mqtt://host:1883`, `mqtts://` for TLS).
+
+The CONNECT packet is queued at once and sent when the connection is up. An empty
+`client_id` becomes a random 20-character one. `version` [ext]: 4 (MQTT 3.1.1) or 5.
+`will_*` [ext]: the will message the broker publishes if the client goes away.
+The CONNACK gives `MG_EV_MQTT_OPEN` with its return code (non-zero: the connection
+closes); every packet gives `MG_EV_MQTT_CMD`, a PUBLISH also `MG_EV_MQTT_MSG`.
+QoS 1 and 2 acknowledgements are sent automatically.)DOC";
+inline constexpr const char Manager_mqtt_listen[] = R"DOC(Listen for MQTT clients on `url`: accepted connections parse MQTT packets.
+
+Not a broker: it answers nothing but the automatic QoS acknowledgements; the handler
+sends CONNACK, SUBACK and routes messages (see `examples/mqtt_broker.py`).)DOC";
 inline constexpr const char Manager_wakeup[] = R"DOC(Deliver `data` as `MG_EV_WAKEUP` to connection `connection_id`; callable from any thread.
 
 Interrupts a blocked `poll()`. Returns `False` when wakeup is disabled, the id is not

@@ -6,6 +6,7 @@
 
 #include "common.hpp"
 #include "docstrings.hpp"
+#include "mg/mqtt.hpp"
 #include "mg/url.hpp"
 
 namespace pymg {
@@ -122,6 +123,17 @@ void dispatch_event(PyManager& pm, mg::Connection* c, int ev, const void* data) 
           payload = new_ws_message_view(static_cast<const mg::WsMessage*>(data)).release().ptr();
           is_view = true;
           break;
+        case mg::EV_MQTT_CMD:
+        case mg::EV_MQTT_MSG:
+          payload = new_mqtt_message_view(static_cast<const mg::MqttMessage*>(data)).release().ptr();
+          is_view = true;
+          break;
+        case mg::EV_MQTT_OPEN:
+          payload = PyLong_FromLong(*static_cast<const int*>(data));
+          break;
+        case mg::EV_SNTP_TIME:
+          payload = PyLong_FromLongLong(*static_cast<const int64_t*>(data));
+          break;
         case mg::EV_HTTP_HDRS:
         case mg::EV_HTTP_MSG:
         case mg::EV_WS_OPEN:
@@ -162,6 +174,9 @@ void dispatch_event(PyManager& pm, mg::Connection* c, int ev, const void* data) 
         Py_DECREF(h);
         if (is_view && ev == mg::EV_WS_MSG) {
           invalidate_ws_view(payload);
+          Py_DECREF(payload);
+        } else if (is_view && (ev == mg::EV_MQTT_CMD || ev == mg::EV_MQTT_MSG)) {
+          invalidate_mqtt_view(payload);
           Py_DECREF(payload);
         } else if (is_view) {
           invalidate_view(payload);
@@ -432,12 +447,12 @@ PyType_Slot manager_slots[] = {{Py_tp_traverse, (void*)manager_traverse},
                                {0, nullptr}};
 
 // connect()/ws_connect(): the handler is attached before the synchronous OPEN (D12).
-nb::object open_outbound(PyManager& pm, const std::string& url, nb::handle handler, bool http, bool ws,
-                         const std::string& failure) {
+template <class Open>
+nb::object open_outbound(PyManager& pm, nb::handle handler, const std::string& failure, Open&& open) {
   EngineLock lock(*pm.engine);
   pm.pending_handler = handler.is_none() ? nb::object() : nb::borrow(handler);
   if (pm.engine->forked()) raise_forked();
-  mg::Connection* c = ws ? mg::proto::ws_connect(*pm.engine, url) : mg::proto::connect(*pm.engine, url, http);
+  mg::Connection* c = open(*pm.engine);
   pm.pending_handler = nb::object();
   if (!c) throw std::runtime_error(failure);
   if (c->user) return nb::borrow(static_cast<PyObject*>(c->user));
@@ -555,7 +570,8 @@ void bind_manager(nb::module_& m) {
             if (pm.freed.load()) raise_freed();
             check_callable(handler, "handler");
             bool is_http = http.is_none() ? mg::url::is_http_scheme(url) : PyObject_IsTrue(http.ptr()) == 1;
-            return open_outbound(pm, url, handler, is_http, false, "Failed to connect to '" + url + "'");
+            return open_outbound(pm, handler, "Failed to connect to '" + url + "'",
+                                 [&](mg::Manager& e) { return mg::proto::connect(e, url, is_http); });
           },
           nb::arg("url"), nb::arg("handler").none() = nb::none(), nb::kw_only(), nb::arg("http").none() = nb::none(), doc::Manager_connect)
       .def(
@@ -563,10 +579,60 @@ void bind_manager(nb::module_& m) {
           [](PyManager& pm, const std::string& url, nb::handle handler) -> nb::object {
             if (pm.freed.load()) raise_freed();
             check_callable(handler, "handler");
-            return open_outbound(pm, url, handler, true, true,
-                                 "Failed to create WebSocket connection to '" + url + "'");
+            return open_outbound(pm, handler, "Failed to create WebSocket connection to '" + url + "'",
+                                 [&](mg::Manager& e) { return mg::proto::ws_connect(e, url); });
           },
           nb::arg("url"), nb::arg("handler").none() = nb::none(), doc::Manager_ws_connect)
+      .def(
+          "mqtt_connect",
+          [](PyManager& pm, const std::string& url, nb::handle handler, nb::handle client_id, nb::handle username,
+             nb::handle password, bool clean_session, long keepalive, long version, nb::handle will_topic,
+             nb::handle will_message, long will_qos, bool will_retain) -> nb::object {
+            if (pm.freed.load()) raise_freed();
+            check_callable(handler, "handler");
+            if (version != 4 && version != 5) throw nb::value_error("version must be 4 (MQTT 3.1.1) or 5");
+            if (keepalive < 0 || keepalive > 65535) throw nb::value_error("keepalive must be in range 0-65535");
+            if (will_qos < 0 || will_qos > 2) throw nb::value_error("will_qos must be 0, 1 or 2");
+            std::string_view id, user, pass, wtopic;
+            nb::object k1, k2, k3, k4;
+            if (!str_arg(client_id.ptr(), "client_id", id, k1) || !str_arg(username.ptr(), "username", user, k2) ||
+                !str_arg(password.ptr(), "password", pass, k3) || !str_arg(will_topic.ptr(), "will_topic", wtopic, k4))
+              throw nb::python_error();
+            ByteView wmsg;
+            if (!wmsg.load(will_message.ptr(), "will_message")) throw nb::python_error();
+            mg::mqtt::ConnectOpts o;
+            o.version = static_cast<int>(version);
+            o.client_id = id;
+            o.username = user;
+            o.password = pass;
+            o.clean_session = clean_session;
+            o.keepalive = static_cast<uint16_t>(keepalive);
+            o.will_topic = wtopic;
+            o.will_message = wmsg.view();
+            o.will_qos = static_cast<uint8_t>(will_qos);
+            o.will_retain = will_retain;
+            return open_outbound(pm, handler, "Failed to connect to MQTT broker '" + url + "'",
+                                 [&](mg::Manager& e) { return mg::proto::mqtt_connect(e, url, o); });
+          },
+          nb::arg("url"), nb::arg("handler").none() = nb::none(), nb::arg("client_id") = "", nb::arg("username") = "",
+          nb::arg("password") = "", nb::arg("clean_session") = true, nb::arg("keepalive") = 60, nb::kw_only(),
+          nb::arg("version") = 4, nb::arg("will_topic") = "", nb::arg("will_message") = nb::bytes("", 0),
+          nb::arg("will_qos") = 0, nb::arg("will_retain") = false, doc::Manager_mqtt_connect)
+      .def(
+          "mqtt_listen",
+          [](PyManager& pm, const std::string& url, nb::handle handler) -> nb::object {
+            if (pm.freed.load()) raise_freed();
+            check_callable(handler, "handler");
+            EngineLock lock(*pm.engine);
+            pm.pending_handler = handler.is_none() ? nb::object() : nb::borrow(handler);
+            if (pm.engine->forked()) raise_forked();
+            mg::Connection* c = mg::proto::mqtt_listen(*pm.engine, url);
+            pm.pending_handler = nb::object();
+            if (!c) throw std::runtime_error("Failed to listen for MQTT on '" + url + "'");
+            if (!c->user) return nb::none();
+            return nb::borrow(static_cast<PyObject*>(c->user));
+          },
+          nb::arg("url"), nb::arg("handler").none() = nb::none(), doc::Manager_mqtt_listen)
       .def(
           "wakeup",
           [](PyManager& pm, long long id, nb::handle data) {

@@ -115,6 +115,7 @@ NB_MODULE(_mongoose, m) {
   nb::set_leak_warnings(leak_env && leak_env[0] == '1');
   bind_connection(m);
   bind_tls(m);
+  bind_mqtt_message(m);
   bind_http_message(m);
   bind_ws_message(m);
   bind_manager(m);
@@ -145,7 +146,7 @@ NB_MODULE(_mongoose, m) {
 
   m.def("event_name", &event_name, nb::arg("ev"), doc::fn_event_name);
   m.def("millis", []() { return mg::monotonic_ms(); }, doc::fn_millis);
-  for (const char* name : {"event_name", "millis", "Connection", "HttpMessage", "Manager", "Timer", "TlsOpts", "WsMessage"})
+  for (const char* name : {"event_name", "millis", "Connection", "HttpMessage", "Manager", "MqttMessage", "Timer", "TlsOpts", "WsMessage"})
     all.append(name);
   for (const char* name : {"base64_decode", "base64_encode", "crc32", "hmac_sha256", "http_parse_multipart", "http_var",
                            "json_get", "json_get_bool", "json_get_long", "json_get_num", "json_get_str", "log_get",

@@ -57,6 +57,7 @@ __all__ = [
     'MQTT_PROP_TYPE_STRING_PAIR',
     'MQTT_PROP_TYPE_VARIABLE_INT',
     'Manager',
+    'MqttMessage',
     'Timer',
     'TlsOpts',
     'WsMessage',
@@ -380,6 +381,47 @@ class WsMessage:
         """`True` while the view is valid."""
 
 @final
+class MqttMessage:
+    """One MQTT packet, delivered with `MG_EV_MQTT_CMD` (every packet) and `MG_EV_MQTT_MSG` (PUBLISH).
+
+    Like `HttpMessage` it is valid only during the handler call that received it; afterwards
+    every member reads as empty and the view is false.
+    """
+
+    def __init__(self) -> None: ...
+    @property
+    def topic(self) -> str:
+        """PUBLISH topic; `""` for other packets (SUBSCRIBE topics are not parsed)."""
+    @property
+    def data(self) -> bytes:
+        """PUBLISH payload. [ext] Other packets: their bytes after the packet id and MQTT 5
+        properties (SUBSCRIBE: the topic filters, each with its options byte; CONNECT: from
+        the protocol level on), so a broker can read them."""
+    @property
+    def text(self) -> str:
+        """The payload decoded as UTF-8 (undecodable bytes kept with `surrogateescape`)."""
+    @property
+    def id(self) -> int:
+        """Packet id of PUBLISH (QoS > 0), the acks and (UN)SUBSCRIBE/(UN)SUBACK; else 0."""
+    @property
+    def cmd(self) -> int:
+        """Control packet type: 1 CONNECT, 2 CONNACK, 3 PUBLISH, ... 14 DISCONNECT, 15 AUTH."""
+    @property
+    def qos(self) -> int:
+        """QoS bits of the fixed header (PUBLISH)."""
+    @property
+    def ack(self) -> int:
+        """CONNACK return code (MQTT 5: reason code; also the reason code of MQTT 5 acks)."""
+    def properties(self) -> list[dict[str, Any]]:
+        """MQTT 5 properties of a PUBLISH on a version-5 connection.
+
+        Each is `{"id": int, "iv": int, "key": str, "val": str}`: `iv` for integer types,
+        `key`/`val` for strings, binary data and string pairs. `[]` on MQTT 3.1.1.
+        """
+    def __bool__(self) -> bool:
+        """`True` while the view is valid."""
+
+@final
 class Connection:
     """One socket of a `Manager`: a listener, an accepted connection or an outbound one.
 
@@ -525,6 +567,31 @@ class Connection:
 
         Only for raw TCP/UDP connections; HTTP and WebSocket connections raise `RuntimeError`.
         """
+    def mqtt_pub(
+        self,
+        topic: str,
+        message: _BytesLike,
+        qos: int = 0,
+        retain: bool = False,
+        *,
+        props: Iterable[Mapping[str, Any]] | None = None,
+    ) -> int:
+        """Queue an MQTT PUBLISH; returns its packet id (0 for QoS 0).
+
+        Ids come from one counter per manager (1-65535, shared with `mqtt_sub`/`mqtt_unsub`).
+        `props` [ext]: MQTT 5 properties in the shape `MqttMessage.properties()` returns
+        (sent on MQTT 5 connections only). Works on any connection (it queues bytes).
+        """
+    def mqtt_sub(self, topic: str, qos: int = 0) -> None:
+        """Queue an MQTT SUBSCRIBE for one topic filter with the requested QoS."""
+    def mqtt_unsub(self, topic: str) -> None:
+        """Queue an MQTT UNSUBSCRIBE for one topic filter."""
+    def mqtt_ping(self) -> None:
+        """Queue an MQTT PINGREQ (no automatic keepalive: schedule it, e.g. with a timer)."""
+    def mqtt_pong(self) -> None:
+        """Queue an MQTT PINGRESP."""
+    def mqtt_disconnect(self) -> None:
+        """Queue an MQTT DISCONNECT; the connection stays open (close or drain it yourself)."""
     def tls_init(self, opts: TlsOpts) -> None:
         """Start TLS on this connection with `opts` (OpenSSL 3; TLS 1.2 and 1.3).
 
@@ -675,6 +742,37 @@ class Manager:
 
         `MG_EV_WS_OPEN` follows a valid `101` response; a failed handshake gives
         `MG_EV_ERROR("ws handshake error")` and closes.
+        """
+    def mqtt_connect(
+        self,
+        url: str,
+        handler: _Handler | None = None,
+        client_id: str = "",
+        username: str = "",
+        password: str = "",
+        clean_session: bool = True,
+        keepalive: int = 60,
+        *,
+        version: int = 4,
+        will_topic: str = "",
+        will_message: _BytesLike = b"",
+        will_qos: int = 0,
+        will_retain: bool = False,
+    ) -> Connection:
+        """Open an MQTT client connection to `url` (`mqtt://host:1883`, `mqtts://` for TLS).
+
+        The CONNECT packet is queued at once and sent when the connection is up. An empty
+        `client_id` becomes a random 20-character one. `version` [ext]: 4 (MQTT 3.1.1) or 5.
+        `will_*` [ext]: the will message the broker publishes if the client goes away.
+        The CONNACK gives `MG_EV_MQTT_OPEN` with its return code (non-zero: the connection
+        closes); every packet gives `MG_EV_MQTT_CMD`, a PUBLISH also `MG_EV_MQTT_MSG`.
+        QoS 1 and 2 acknowledgements are sent automatically.
+        """
+    def mqtt_listen(self, url: str, handler: _Handler | None = None) -> Connection:
+        """Listen for MQTT clients on `url`: accepted connections parse MQTT packets.
+
+        Not a broker: it answers nothing but the automatic QoS acknowledgements; the handler
+        sends CONNACK, SUBACK and routes messages (see `examples/mqtt_broker.py`).
         """
     def wakeup(self, connection_id: int, data: Buffer = b"") -> bool:
         """Deliver `data` as `MG_EV_WAKEUP` to connection `connection_id`; callable from any thread.

@@ -41,7 +41,7 @@ pytestmark = [
     pytest.mark.timeout(60),
 ]
 
-URL_RE = re.compile(r"https?://(?:[0-9.]+|\[[0-9a-f:]+\]):(\d+)")
+URL_RE = re.compile(r"(?:https?|mqtt)://(?:[0-9.]+|\[[0-9a-f:]+\]):(\d+)")
 START_TIMEOUT = 30.0  # interpreter start plus Flask/FastAPI imports on a busy machine
 STOP_TIMEOUT = 15.0
 HTTP_TIMEOUT = 10.0
@@ -52,6 +52,7 @@ TESTED = {
     "ws_echo.py", "ws_chat.py", "timers.py", "wakeup_threads.py",
     "multithreaded_server.py", "graceful_shutdown.py", "async_manager.py",
     "flask_app.py", "fastapi_app.py", "https_server.py", "https_client.py",
+    "mqtt_broker.py", "mqtt_client.py",
 }
 
 
@@ -545,3 +546,35 @@ def test_https_server_self_signed_and_https_client(run_example):
         server.stop()
     finally:
         server.kill()
+
+
+# ======================================================================================
+# MQTT
+# ======================================================================================
+
+
+@pytest.mark.parametrize("qos,version", [(0, 4), (1, 4), (2, 5)])
+def test_mqtt_client_through_the_example_broker(run_example, qos, version):
+    broker = run_example("mqtt_broker.py", "0")
+    client = run_example("mqtt_client.py", f"mqtt://{HOST}:{broker.port}", "--topic", "demo/t",
+                         "--qos", str(qos), "--count", "3", "--version", str(version), wait_url=False)
+    assert client.wait() == 0, client.report()
+    lines = [ln.strip() for ln in client.stdout]
+    assert lines[0] == "connected"
+    assert lines[1:] == [f"demo/t: hello {i} (qos {min(qos, 1)})" for i in range(3)], client.report()
+    broker.stop()
+
+
+def test_mqtt_broker_routes_by_wildcard_to_a_raw_subscriber(run_example):
+    broker = run_example("mqtt_broker.py", "0")
+    with socket.create_connection((HOST, broker.port), timeout=HTTP_TIMEOUT) as sub:
+        sub.sendall(b"\x10\x0e\x00\x04MQTT\x04\x02\x00\x3c\x00\x02s1")      # CONNECT
+        assert sub.recv(4) == b"\x20\x02\x00\x00"                                 # CONNACK
+        sub.sendall(b"\x82\x0e\x00\x07\x00\x09sensors/#\x00")                    # SUBSCRIBE id 7
+        assert sub.recv(5) == b"\x90\x03\x00\x07\x00"                             # SUBACK
+        client = run_example("mqtt_client.py", f"mqtt://{HOST}:{broker.port}", "--topic", "sensors/temp",
+                             "--message", "21.5", wait_url=False)
+        assert client.wait() == 0, client.report()
+        got = sub.recv(64)
+        assert got == b"\x30\x14\x00\x0csensors/temp" + b"21.5 0"
+    broker.stop()

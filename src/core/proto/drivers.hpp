@@ -13,6 +13,7 @@ namespace mg::proto {
 
 // Manager extension slots used by the proto layer.
 inline constexpr size_t kHttpExtension = 0;
+inline constexpr size_t kMqttExtension = 1;
 
 // Per-manager HTTP state: one header array for every parse, and the parser's limits.
 struct HttpShared final : Extension {
@@ -26,6 +27,8 @@ std::unique_ptr<Driver> make_raw_driver();
 std::unique_ptr<Driver> make_http_server_driver();
 std::unique_ptr<Driver> make_http_client_driver(std::string ws_accept);
 std::unique_ptr<Driver> make_ws_driver(BlockPool* pool);
+// MQTT clients (`client`) and the children of MQTT listeners; `version` 4 or 5.
+std::unique_ptr<Driver> make_mqtt_driver(bool client, int version);
 // The client's upgrade request for `url`; sets `accept` to the key the 101 must carry.
 std::string ws_client_request(std::string_view url, std::string& accept);
 

@@ -1,4 +1,4 @@
-// What HTTP and WebSocket events carry (spec §3.3, §3.4): views into the receive buffer,
+// What HTTP, WebSocket and MQTT events carry (spec §3.3, §3.4, §3.5): views into the receive buffer,
 // valid during the event only.
 #pragma once
 #include <cstddef>
@@ -16,6 +16,15 @@ struct HttpMessage {
   size_t num_headers = 0;
   std::string_view head;  // raw head bytes
   std::string_view body;
+};
+
+// MG_EV_MQTT_CMD / MG_EV_MQTT_MSG: one packet (spec §3.5).
+struct MqttMessage {
+  std::string_view topic, data;
+  std::string_view props;  // MQTT 5 properties block of a PUBLISH
+  uint16_t id = 0;
+  uint8_t cmd = 0, qos = 0, ack = 0;
+  int version = 4;         // the connection's protocol version when the packet arrived
 };
 
 // MG_EV_WS_MSG: a complete (reassembled) message.

@@ -8,6 +8,7 @@
 #include "mg/http_message.hpp"
 #include "mg/http_parser.hpp"
 #include "mg/manager.hpp"
+#include "mg/mqtt.hpp"
 #include "mg/static_files.hpp"
 
 namespace mg::proto {
@@ -18,6 +19,10 @@ Connection* listen(Manager& m, std::string_view url, bool http);
 Connection* connect(Manager& m, std::string_view url, bool http);
 // Outbound WebSocket: an HTTP client that sends the upgrade request (spec §6.7.4).
 Connection* ws_connect(Manager& m, std::string_view url);
+// MQTT client: CONNECT queued at once (an empty client id becomes a random one).
+Connection* mqtt_connect(Manager& m, std::string_view url, const mqtt::ConnectOpts& opts);
+// Listener whose children parse MQTT packets (not a broker, spec §3.1).
+Connection* mqtt_listen(Manager& m, std::string_view url);
 
 }  // namespace mg::proto
 
@@ -42,3 +47,15 @@ void upgrade(Connection* c, const HttpMessage& req, std::span<const http::Header
 void send(Connection* c, std::string_view data, int op);
 
 }  // namespace mg::ws
+
+namespace mg::mqtt {
+
+// MQTT on any connection (spec §3.2): packets are queued, nothing else changes. PUBLISH and
+// (UN)SUBSCRIBE take the next per-manager packet id (PUBLISH at QoS 0 none: returns 0).
+// Connections encode MQTT 5 when they are v5 clients or children whose CONNECT said 5.
+uint16_t publish(Connection* c, std::string_view topic, std::string_view payload, uint8_t qos, bool retain,
+                 std::string_view props);
+uint16_t subscribe(Connection* c, std::string_view topic, uint8_t qos, bool unsubscribe);
+void send_empty(Connection* c, Cmd cmd);  // PINGREQ, PINGRESP, DISCONNECT
+
+}  // namespace mg::mqtt
