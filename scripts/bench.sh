@@ -5,4 +5,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --bench
-exec .venv/bin/python benchmarks/run_benchmark.py "$@"
+# The WebSocket echo and HTTPS scenarios are part of the comparison.
+exec .venv/bin/python benchmarks/run_benchmark.py --ws --tls "$@"
