@@ -215,6 +215,7 @@ void bind_connection(nb::module_& m);
 void bind_http_message(nb::module_& m);
 void bind_manager(nb::module_& m);
 void bind_utils(nb::module_& m);  // spec §4 module functions (utils.cpp)
+void bind_rpc(nb::module_& m);    // spec §3.8 Rpc, RpcReq (rpc.cpp)
 
 nb::object new_http_message_view(const mg::HttpMessage* msg);
 void rebind_view(PyObject* view, const mg::HttpMessage* msg);

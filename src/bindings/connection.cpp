@@ -491,6 +491,13 @@ void bind_connection(nb::module_& m) {
       .def("mqtt_ping", [](PyConnection& pc) { mqtt_empty(pc, mg::mqtt::kPingreq); }, doc::Connection_mqtt_ping)
       .def("mqtt_pong", [](PyConnection& pc) { mqtt_empty(pc, mg::mqtt::kPingresp); }, doc::Connection_mqtt_pong)
       .def("mqtt_disconnect", [](PyConnection& pc) { mqtt_empty(pc, mg::mqtt::kDisconnect); }, doc::Connection_mqtt_disconnect)
+      .def(
+          "sntp_request",
+          [](PyConnection& pc) {
+            LockedConnection locked(pc);
+            if (!mg::sntp::request(locked.get())) throw std::runtime_error("mg_send failed");
+          },
+          doc::Connection_sntp_request)
       .def("tls_init", &tls_init, nb::arg("opts"), doc::Connection_tls_init)
       .def("tls_free", &tls_free, doc::Connection_tls_free)
       .def("tls_info", &tls_info, doc::Connection_tls_info)

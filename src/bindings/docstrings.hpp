@@ -204,6 +204,9 @@ inline constexpr const char Connection_mqtt_unsub[] = R"DOC(Queue an MQTT UNSUBS
 inline constexpr const char Connection_mqtt_ping[] = R"DOC(Queue an MQTT PINGREQ (no automatic keepalive: schedule it, e.g. with a timer).)DOC";
 inline constexpr const char Connection_mqtt_pong[] = R"DOC(Queue an MQTT PINGRESP.)DOC";
 inline constexpr const char Connection_mqtt_disconnect[] = R"DOC(Queue an MQTT DISCONNECT; the connection stays open (close or drain it yourself).)DOC";
+inline constexpr const char Connection_sntp_request[] = R"DOC(Send a 48-byte SNTP request (RFC 4330); on a connection still resolving its host,
+once resolution completes. On an `sntp_connect` connection the reply gives
+`MG_EV_SNTP_TIME`; on another UDP connection it arrives as `MG_EV_READ`.)DOC";
 inline constexpr const char Connection_tls_init[] = R"DOC(Start TLS on this connection with `opts` (OpenSSL 3; TLS 1.2 and 1.3).
 
 A client calls it in `MG_EV_CONNECT` (a TLS-scheme client that does not starts with
@@ -242,6 +245,47 @@ inline constexpr const char TlsOpts_skip_verification[] = R"DOC(Client: skip cha
 inline constexpr const char Timer[] = R"DOC(A timer returned by `Manager.timer_add`; the manager keeps it alive.)DOC";
 inline constexpr const char Timer_cancel[] = R"DOC(Stop the timer (thread-safe, idempotent); its callback does not run again.)DOC";
 inline constexpr const char Timer_active[] = R"DOC(`True` until the timer is cancelled, a one-shot timer has fired, or the manager closed.)DOC";
+inline constexpr const char Rpc[] = R"DOC(A JSON-RPC 2.0 style dispatcher: method-name patterns mapped to handlers.
+
+`add()` registers `handler(req)` for a pattern; `process()` takes one request frame
+(from an HTTP body, a WebSocket message, ...) and returns the response text to send
+back. The registry keeps its handlers alive. May be subclassed.)DOC";
+inline constexpr const char Rpc_add[] = R"DOC(Register `handler(req: RpcReq)` for the glob pattern `method` (`?`, `*`, `#` as in `match()`).
+
+New entries are tried first: the most recently added matching pattern wins. The
+empty pattern `""` receives frames that carry `result` or `error` (responses to
+calls of your own). A non-callable `handler` raises `TypeError`.)DOC";
+inline constexpr const char Rpc_process[] = R"DOC(Dispatch one request frame and return the response text (no whitespace is added).
+
+The handler of the newest pattern matching the string `method` is called with an
+`RpcReq`; what it sends with `ok()` or `err()` is returned. `<id>` below is the
+request's raw `id` token; without an `id`, `ok()` produces `""` and errors omit the
+`"id"` member:
+
+- unknown method: `{"id":<id>,"error":{"code":-32601,"message":"<method> not found"}}`
+- neither a string `method` nor `result`/`error`: code -32700, the message being
+  the frame itself as a JSON string
+- the handler returned without responding: code -32603,
+  `"handler produced no response"`
+- the handler raised an `Exception` before responding: code -32603 with
+  `str(exception)` as the message)DOC";
+inline constexpr const char Rpc_methods[] = R"DOC(The registered patterns, newest first.)DOC";
+inline constexpr const char RpcReq[] = R"DOC(One request, handed to an `Rpc` handler; valid until the handler returns.
+
+Respond once, with `ok()` or `err()`. Afterwards (or once the handler has returned)
+they raise `RuntimeError`.)DOC";
+inline constexpr const char RpcReq_frame[] = R"DOC(The raw request JSON text; `""` once the request is no longer valid.
+
+Read its parts with `json_get()` and friends, e.g. `json_get(req.frame, "$.params[0]")`.)DOC";
+inline constexpr const char RpcReq_ok[] = R"DOC(Respond `{"id":<id>,"result":<result_json>}`; `result_json` is inserted verbatim.
+
+Pass JSON text (`"42"`, `'"text"'`, `json.dumps(value)`). A request without an
+`id` (a notification) gets no response text. `RuntimeError("Response already
+sent")` on a second response, `RuntimeError("RpcReq is no longer valid")` after
+the handler returned.)DOC";
+inline constexpr const char RpcReq_err[] = R"DOC(Respond `{"id":<id>,"error":{"code":<code>,"message":<message as a JSON string>}}`.
+
+The `"id"` member is left out when the request has none. Raises like `ok()`.)DOC";
 inline constexpr const char Manager[] = R"DOC(The event loop: owns the sockets, timers and wakeup queue, and calls the handlers.
 
 `handler(conn, ev, data)` is the default handler of every connection without its own.
@@ -289,6 +333,12 @@ inline constexpr const char Manager_mqtt_listen[] = R"DOC(Listen for MQTT client
 
 Not a broker: it answers nothing but the automatic QoS acknowledgements; the handler
 sends CONNACK, SUBACK and routes messages (see `examples/mqtt_broker.py`).)DOC";
+inline constexpr const char Manager_sntp_connect[] = R"DOC(Ask an SNTP server for the time (UDP whatever the scheme, port 123 by default).
+
+A request goes out as soon as the host is resolved; the first valid reply gives
+`MG_EV_SNTP_TIME` with the server's time in Unix milliseconds (corrected by half the
+round trip) and the connection closes. An invalid reply gives
+`MG_EV_ERROR("invalid SNTP reply")`; no reply within 3000 ms closes it.)DOC";
 inline constexpr const char Manager_wakeup[] = R"DOC(Deliver `data` as `MG_EV_WAKEUP` to connection `connection_id`; callable from any thread.
 
 Interrupts a blocked `poll()`. Returns `False` when wakeup is disabled, the id is not

@@ -634,6 +634,15 @@ void bind_manager(nb::module_& m) {
           },
           nb::arg("url"), nb::arg("handler").none() = nb::none(), doc::Manager_mqtt_listen)
       .def(
+          "sntp_connect",
+          [](PyManager& pm, const std::string& url, nb::handle handler) -> nb::object {
+            if (pm.freed.load()) raise_freed();
+            check_callable(handler, "handler");
+            return open_outbound(pm, handler, "Failed to connect to SNTP server '" + url + "'",
+                                 [&](mg::Manager& e) { return mg::proto::sntp_connect(e, url); });
+          },
+          nb::arg("url"), nb::arg("handler").none() = nb::none(), doc::Manager_sntp_connect)
+      .def(
           "wakeup",
           [](PyManager& pm, long long id, nb::handle data) {
             if (pm.freed.load()) raise_freed();

@@ -119,6 +119,7 @@ NB_MODULE(_mongoose, m) {
   bind_http_message(m);
   bind_ws_message(m);
   bind_manager(m);
+  bind_rpc(m);
   bind_utils(m);
 
   nb::list all;
@@ -146,7 +147,7 @@ NB_MODULE(_mongoose, m) {
 
   m.def("event_name", &event_name, nb::arg("ev"), doc::fn_event_name);
   m.def("millis", []() { return mg::monotonic_ms(); }, doc::fn_millis);
-  for (const char* name : {"event_name", "millis", "Connection", "HttpMessage", "Manager", "MqttMessage", "Timer", "TlsOpts", "WsMessage"})
+  for (const char* name : {"event_name", "millis", "Connection", "HttpMessage", "Manager", "MqttMessage", "Rpc", "RpcReq", "Timer", "TlsOpts", "WsMessage"})
     all.append(name);
   for (const char* name : {"base64_decode", "base64_encode", "crc32", "hmac_sha256", "http_parse_multipart", "http_var",
                            "json_get", "json_get_bool", "json_get_long", "json_get_num", "json_get_str", "log_get",

@@ -58,6 +58,8 @@ __all__ = [
     'MQTT_PROP_TYPE_VARIABLE_INT',
     'Manager',
     'MqttMessage',
+    'Rpc',
+    'RpcReq',
     'Timer',
     'TlsOpts',
     'WsMessage',
@@ -126,13 +128,13 @@ MG_EV_WS_MSG: Final[int]
 MG_EV_WS_CTL: Final[int]
 """A WebSocket control frame (ping, pong, close) or continuation; `data` is `None`."""
 MG_EV_MQTT_CMD: Final[int]
-"""MQTT packet (MQTT is planned, not yet available)."""
+"""Every MQTT packet received; `data` is an `MqttMessage`."""
 MG_EV_MQTT_MSG: Final[int]
-"""MQTT PUBLISH (MQTT is planned, not yet available)."""
+"""An MQTT PUBLISH received (before its `MG_EV_MQTT_CMD`); `data` is an `MqttMessage`."""
 MG_EV_MQTT_OPEN: Final[int]
-"""MQTT CONNACK (MQTT is planned, not yet available)."""
+"""The MQTT CONNACK; `data` is its return code (`int`, 0 = accepted)."""
 MG_EV_SNTP_TIME: Final[int]
-"""SNTP reply (SNTP is planned, not yet available)."""
+"""An SNTP reply; `data` is the server's time in Unix milliseconds (`int`)."""
 MG_EV_WAKEUP: Final[int]
 """A payload sent with `Manager.wakeup()`; `data` is `bytes`."""
 MG_EV_USER: Final[int]
@@ -592,6 +594,10 @@ class Connection:
         """Queue an MQTT PINGRESP."""
     def mqtt_disconnect(self) -> None:
         """Queue an MQTT DISCONNECT; the connection stays open (close or drain it yourself)."""
+    def sntp_request(self) -> None:
+        """Send a 48-byte SNTP request (RFC 4330); on a connection still resolving its host,
+        once resolution completes. On an `sntp_connect` connection the reply gives
+        `MG_EV_SNTP_TIME`; on another UDP connection it arrives as `MG_EV_READ`."""
     def tls_init(self, opts: TlsOpts) -> None:
         """Start TLS on this connection with `opts` (OpenSSL 3; TLS 1.2 and 1.3).
 
@@ -676,6 +682,71 @@ class Timer:
     @property
     def active(self) -> bool:
         """`True` until the timer is cancelled, a one-shot timer has fired, or the manager closed."""
+
+class Rpc:
+    """A JSON-RPC 2.0 style dispatcher: method-name patterns mapped to handlers.
+
+    `add()` registers `handler(req)` for a pattern; `process()` takes one request frame
+    (from an HTTP body, a WebSocket message, ...) and returns the response text to send
+    back. The registry keeps its handlers alive. May be subclassed.
+    """
+
+    def __init__(self) -> None: ...
+    def add(self, method: str, handler: Callable[[RpcReq], Any]) -> None:
+        """Register `handler(req: RpcReq)` for the glob pattern `method` (`?`, `*`, `#` as in `match()`).
+
+        New entries are tried first: the most recently added matching pattern wins. The
+        empty pattern `""` receives frames that carry `result` or `error` (responses to
+        calls of your own). A non-callable `handler` raises `TypeError`.
+        """
+    def process(self, frame: _BytesLike) -> str:
+        """Dispatch one request frame and return the response text (no whitespace is added).
+
+        The handler of the newest pattern matching the string `method` is called with an
+        `RpcReq`; what it sends with `ok()` or `err()` is returned. `<id>` below is the
+        request's raw `id` token; without an `id`, `ok()` produces `""` and errors omit the
+        `"id"` member:
+
+        - unknown method: `{"id":<id>,"error":{"code":-32601,"message":"<method> not found"}}`
+        - neither a string `method` nor `result`/`error`: code -32700, the message being
+          the frame itself as a JSON string
+        - the handler returned without responding: code -32603,
+          `"handler produced no response"`
+        - the handler raised an `Exception` before responding: code -32603 with
+          `str(exception)` as the message
+        """
+    @property
+    def methods(self) -> list[str]:
+        """The registered patterns, newest first."""
+
+@final
+class RpcReq:
+    """One request, handed to an `Rpc` handler; valid until the handler returns.
+
+    Respond once, with `ok()` or `err()`. Afterwards (or once the handler has returned)
+    they raise `RuntimeError`.
+    """
+
+    def __init__(self) -> None: ...
+    @property
+    def frame(self) -> str:
+        """The raw request JSON text; `""` once the request is no longer valid.
+
+        Read its parts with `json_get()` and friends, e.g. `json_get(req.frame, "$.params[0]")`.
+        """
+    def ok(self, result_json: str) -> None:
+        """Respond `{"id":<id>,"result":<result_json>}`; `result_json` is inserted verbatim.
+
+        Pass JSON text (`"42"`, `'"text"'`, `json.dumps(value)`). A request without an
+        `id` (a notification) gets no response text. `RuntimeError("Response already
+        sent")` on a second response, `RuntimeError("RpcReq is no longer valid")` after
+        the handler returned.
+        """
+    def err(self, code: int, message: str) -> None:
+        """Respond `{"id":<id>,"error":{"code":<code>,"message":<message as a JSON string>}}`.
+
+        The `"id"` member is left out when the request has none. Raises like `ok()`.
+        """
 
 class Manager:
     """The event loop: owns the sockets, timers and wakeup queue, and calls the handlers.
@@ -773,6 +844,14 @@ class Manager:
 
         Not a broker: it answers nothing but the automatic QoS acknowledgements; the handler
         sends CONNACK, SUBACK and routes messages (see `examples/mqtt_broker.py`).
+        """
+    def sntp_connect(self, url: str, handler: _Handler | None = None) -> Connection:
+        """Ask an SNTP server for the time (UDP whatever the scheme, port 123 by default).
+
+        A request goes out as soon as the host is resolved; the first valid reply gives
+        `MG_EV_SNTP_TIME` with the server's time in Unix milliseconds (corrected by half the
+        round trip) and the connection closes. An invalid reply gives
+        `MG_EV_ERROR("invalid SNTP reply")`; no reply within 3000 ms closes it.
         """
     def wakeup(self, connection_id: int, data: Buffer = b"") -> bool:
         """Deliver `data` as `MG_EV_WAKEUP` to connection `connection_id`; callable from any thread.

@@ -36,7 +36,8 @@ STUB = ROOT / "src" / "pymongoose" / "_mongoose.pyi"
 SITE = ROOT / "build" / "site"
 SCREENSHOT = ROOT / "build" / "site-screenshot.png"
 
-NATIVE_CLASSES = ("Manager", "Connection", "HttpMessage", "WsMessage", "Timer")
+NATIVE_CLASSES = ("Manager", "Connection", "HttpMessage", "WsMessage", "Timer", "TlsOpts", "MqttMessage",
+                  "Rpc", "RpcReq")
 DOCUMENTED_DUNDERS = ("__bool__", "__enter__", "__exit__")
 NB_FUNCTION_TYPES = ("nb_func", "nb_method", "nb_bound_method")
 

@@ -967,23 +967,31 @@ def socket_fds() -> set[int]:
     return fds
 
 
-def test_udp_listen_raises_and_creates_no_socket():
+def test_udp_listen_is_a_datagram_socket_never_a_stream():
+    """udp:// used to become a TCP listener; then it raised until datagrams existed. Now it
+    is one datagram socket: a TCP connect to its port is refused, and closing the manager
+    leaves no socket behind."""
+    before = socket_fds()
     with mg.Manager(None) as m:
-        before = socket_fds()
-        with pytest.raises(RuntimeError) as ei:
-            m.listen("udp://127.0.0.1:0")
-        assert str(ei.value) == "Failed to listen on 'udp://127.0.0.1:0'"
-        assert m.connections == ()
-        assert socket_fds() - before == set()
+        listener = m.listen("udp://127.0.0.1:0")
+        assert listener.is_udp and listener.is_listening
+        port = listener.local_addr[1]
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    assert socket_fds() - before == set()
 
 
-def test_udp_connect_raises_and_creates_no_socket():
-    with mg.Manager(None) as m:
+def test_udp_connect_is_a_datagram_socket_never_a_stream():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as peer:
+        peer.bind(("127.0.0.1", 0))
+        peer.settimeout(2)
         before = socket_fds()
-        with pytest.raises(RuntimeError) as ei:
-            m.connect("udp://127.0.0.1:9")
-        assert str(ei.value).startswith("Failed to connect to")
-        assert m.connections == ()
+        with mg.Manager(None) as m:
+            conn = m.connect(f"udp://127.0.0.1:{peer.getsockname()[1]}")
+            assert conn.is_udp
+            conn.send(b"one")
+            conn.send(b"two")  # two sends, two datagrams: nothing is coalesced
+            assert [peer.recvfrom(64)[0] for _ in range(2)] == [b"one", b"two"]
         assert socket_fds() - before == set()
 
 

@@ -41,7 +41,7 @@ pytestmark = [
     pytest.mark.timeout(60),
 ]
 
-URL_RE = re.compile(r"(?:https?|mqtt)://(?:[0-9.]+|\[[0-9a-f:]+\]):(\d+)")
+URL_RE = re.compile(r"(?:https?|mqtt|udp)://(?:[0-9.]+|\[[0-9a-f:]+\]):(\d+)")
 START_TIMEOUT = 30.0  # interpreter start plus Flask/FastAPI imports on a busy machine
 STOP_TIMEOUT = 15.0
 HTTP_TIMEOUT = 10.0
@@ -49,10 +49,10 @@ HTTP_TIMEOUT = 10.0
 TESTED = {
     "hello_server.py", "rest_api.py", "static_server.py", "upload_server.py",
     "sse_server.py", "chunked_stream.py", "http_client.py", "streaming_client.py",
-    "ws_echo.py", "ws_chat.py", "timers.py", "wakeup_threads.py",
+    "ws_echo.py", "ws_chat.py", "jsonrpc_ws_server.py", "timers.py", "wakeup_threads.py",
     "multithreaded_server.py", "graceful_shutdown.py", "async_manager.py",
     "flask_app.py", "fastapi_app.py", "https_server.py", "https_client.py",
-    "mqtt_broker.py", "mqtt_client.py",
+    "mqtt_broker.py", "mqtt_client.py", "udp_echo.py", "sntp_client.py",
 }
 
 
@@ -381,6 +381,23 @@ def test_ws_chat_broadcast(run_example):
     ex.stop()
 
 
+def test_jsonrpc_ws_server(run_example):
+    from websockets.sync.client import connect
+
+    ex = run_example("jsonrpc_ws_server.py", "0")
+    with connect(f"ws://{HOST}:{ex.port}/ws", open_timeout=HTTP_TIMEOUT) as ws:
+        ws.send('{"id":1,"method":"sum","params":[1,2,3.5]}')
+        assert ws.recv(timeout=HTTP_TIMEOUT) == '{"id":1,"result":6.5}'
+        ws.send('{"id":"b","method":"str.upper","params":["hé"]}')
+        assert ws.recv(timeout=HTTP_TIMEOUT) == '{"id":"b","result":"HÉ"}'
+        ws.send('{"id":2,"method":"divide","params":[1,0]}')
+        assert ws.recv(timeout=HTTP_TIMEOUT) == \
+            '{"id":2,"error":{"code":-32603,"message":"division by zero"}}'
+    status, _, body = get(ex.url("/rpc"), data=b'{"id":3,"method":"nope"}', method="POST")
+    assert (status, body) == (200, b'{"id":3,"error":{"code":-32601,"message":"nope not found"}}')
+    ex.stop(signal.SIGINT)
+
+
 # ======================================================================================
 # Timers, threads, shutdown
 # ======================================================================================
@@ -578,3 +595,55 @@ def test_mqtt_broker_routes_by_wildcard_to_a_raw_subscriber(run_example):
         got = sub.recv(64)
         assert got == b"\x30\x14\x00\x0csensors/temp" + b"21.5 0"
     broker.stop()
+
+
+# ======================================================================================
+# UDP and SNTP
+# ======================================================================================
+
+
+def test_udp_echo(run_example):
+    ex = run_example("udp_echo.py", "0")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(HTTP_TIMEOUT)
+        for payload in (b"hello", b"x" * 1200, b"bye"):
+            s.sendto(payload, (HOST, ex.port))
+            assert s.recvfrom(4096)[0] == payload
+    ex.stop()
+
+
+def test_sntp_client_against_a_local_responder(run_example):
+    import struct
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind((HOST, 0))
+    sock.settimeout(HTTP_TIMEOUT)
+
+    def answer():
+        req, addr = sock.recvfrom(512)
+        now = time.time() + 3600  # one hour ahead of the local clock
+        reply = bytearray(48)
+        reply[0], reply[1] = (4 << 3) | 4, 1
+        reply[40:48] = struct.pack("!II", int(now) + 2208988800, int((now % 1) * (1 << 32)))
+        sock.sendto(bytes(reply), addr)
+
+    t = threading.Thread(target=answer, daemon=True)
+    t.start()
+    try:
+        ex = run_example("sntp_client.py", f"sntp://{HOST}:{sock.getsockname()[1]}", wait_url=False)
+        assert ex.wait() == 0, ex.report()
+        out = "".join(ex.stdout)
+        offset = int(re.search(r"offset ([+-]\d+) ms", out).group(1))
+        assert 3_590_000 < offset < 3_610_000, out
+    finally:
+        t.join(5)
+        sock.close()
+
+
+def test_sntp_client_without_a_server_exits_1(run_example):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((HOST, 0))
+        port = s.getsockname()[1]
+        ex = run_example("sntp_client.py", f"udp://{HOST}:{port}", wait_url=False)
+        assert ex.wait() == 1, ex.report()  # closes after 3 s without a reply
+    assert "no time from the server" in "".join(ex.stderr)

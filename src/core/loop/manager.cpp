@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "mg/datagram.hpp"
 #include "mg/net.hpp"
 #include "mg/url.hpp"
 
@@ -112,17 +113,23 @@ void Manager::activate(Connection* c) {
 
 Connection* Manager::listen(std::string_view url_text, bool http, DriverFactory child) {
   if (shut_down_ || !ok() || forked()) return nullptr;
-  // No datagram transport yet: a udp:// listener must not become a stream socket.
-  if (url::scheme_is(url_text, "udp")) return nullptr;
+  const bool udp = url::scheme_is(url_text, "udp");
   url::Parts parts = url::split(url_text);
   int port = url::port(url_text);
   if (port < 0) return nullptr;
   Address addr, bound;
   if (!net::parse_listen_host(parts.host, static_cast<uint16_t>(port), addr)) return nullptr;
-  int fd = net::open_listener(addr, bound);
+  int fd = udp ? net::open_udp_listener(addr, bound) : net::open_listener(addr, bound);
   if (fd < 0) return nullptr;
   now_ = monotonic_ms();
   Connection* c = new_connection();
+  if (udp) {
+    c->io = std::make_unique<DatagramSocket>(&pool_);
+    c->is_udp = true;
+    c->remote.ss.ss_family = AF_INET;  // ("0.0.0.0", 0) until the first datagram
+    http = false;
+    child = nullptr;
+  }
   c->fd = fd;
   c->io->attach(fd);
   c->is_listening = true;
@@ -130,7 +137,7 @@ Connection* Manager::listen(std::string_view url_text, bool http, DriverFactory 
   c->is_tls = c->tls_scheme = url::is_ssl(url_text);
   c->child_driver = child;
   c->local = bound;
-  listeners_.push_back(c);
+  if (!udp) listeners_.push_back(c);
   update_interest(c);
   emit(c, EV_OPEN);
   return c;
@@ -287,7 +294,7 @@ void Manager::process(Connection* c) {
   c->ready = 0;
   c->is_readable = r & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR);
   c->is_writable = r & EPOLLOUT;
-  if (c->is_listening) {
+  if (c->is_listening && !c->is_udp) {
     if (c->listen_paused) {
       bool resume = c->paused_until ? now_ >= c->paused_until
                                     : (!limits_.max_connections || user_conns_ < limits_.max_connections);
@@ -430,6 +437,14 @@ void Manager::do_read(Connection* c) {
     return;
   }
   ReadResult rr = c->io->read(c->rx, kMaxReadPerIteration);
+  if (c->is_udp && rr.bytes) {
+    // A listener answers the last sender; raw UDP buffers are bounded by max_recv.
+    if (c->is_listening) c->remote = static_cast<DatagramSocket*>(c->io.get())->last_sender();
+    if (!c->driver && c->rx.size() > limits_.max_recv) {
+      error(c, "MG_MAX_RECV_SIZE");
+      return;
+    }
+  }
   if (rr.handshake_done) {
     handshake_done(c);
     if (c->is_closed || c->is_closing) return;
@@ -502,6 +517,13 @@ void Manager::output_queued(Connection* c) {
 
 bool Manager::send(Connection* c, const void* data, size_t len) {
   if (c->is_closed) return false;
+  if (c->is_udp) {
+    if (c->fd < 0) return c->tx().append(data, len);  // resolving: sent once connected
+    auto* d = static_cast<DatagramSocket*>(c->io.get());
+    if (!d->send(data, len, c->is_listening ? &c->remote : nullptr)) return false;
+    emit(c, EV_WRITE);
+    return true;
+  }
   if (!c->tx().append(data, len)) return false;
   output_queued(c);
   return true;

@@ -142,5 +142,34 @@ int finish_connect(int fd, Address& local) {
   return 0;
 }
 
+int open_udp_listener(const Address& addr, Address& bound) {
+  int fd = ::socket(addr.ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (addr.is_v6()) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr.ss), addr.len) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  bound = Address{};
+  bound.len = sizeof bound.ss;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&bound.ss), &bound.len);
+  return fd;
+}
+
+int udp_connect(const Address& remote, Address& local) {
+  int fd = ::socket(remote.ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&remote.ss), remote.len) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  local = Address{};
+  local.len = sizeof local.ss;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&local.ss), &local.len);
+  return fd;
+}
+
 }  // namespace net
 }  // namespace mg

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "mg/address.hpp"
 #include "mg/buffer.hpp"
@@ -77,6 +78,7 @@ struct Connection {
   uint64_t handshake_deadline = 0;  // TLS handshake must complete by then (0: none)
 
   Address local, remote;
+  std::vector<Address> next_addresses;  // outbound: other resolved addresses, tried in turn
   Buffer rx;
 
   Buffer& tx() { return io->tx(); }

@@ -23,6 +23,8 @@ class Driver {
   virtual void on_data(Connection& c) = 0;
   // The peer ended its stream; c.rx may still hold unparsed input.
   virtual void on_eof(Connection& c) {}
+  // An outbound connection is established (after its MG_EV_CONNECT handlers ran).
+  virtual void on_connect(Connection& c) {}
   // False leaves further input in the kernel (reading resumes via Manager::resume_input).
   virtual bool wants_input(const Connection& c) const { return true; }
   // A queued file range was sent completely.

@@ -80,12 +80,15 @@ class Manager {
   uint64_t wakeup_id() const { return wakeup_enabled_ ? 1 : 0; }
 
   // Listener for "scheme://host:port"; `child` gives accepted connections their driver
-  // (nullptr: raw). OPEN delivered sync. nullptr on failure (udp:// included, until
-  // datagram transports exist).
+  // (nullptr: raw). OPEN delivered sync. nullptr on failure. A udp:// listener is one
+  // datagram socket: every datagram is a READ on it, from the sender in `remote`.
   Connection* listen(std::string_view url, bool http, DriverFactory child);
   // Outbound connection; OPEN (and RESOLVE for literal hosts and localhost) delivered
-  // sync; CONNECT from a later poll. nullptr for a bad URL.
-  Connection* connect(std::string_view url, bool http, std::unique_ptr<Driver> driver);
+  // sync; TCP CONNECT from a later poll. nullptr for a bad URL. `udp` (or a udp:// URL)
+  // makes it a datagram socket whose CONNECT is sync as well (spec §5.6 R3);
+  // `default_port` replaces a missing port.
+  Connection* connect(std::string_view url, bool http, std::unique_ptr<Driver> driver, bool udp = false,
+                      uint16_t default_port = 0);
 
   // One poll iteration is split so the binding can drop its interpreter lock around wait():
   //   int ms = prepare_wait(timeout); wait(ms); dispatch();
@@ -110,6 +113,8 @@ class Manager {
 
   // ---- for drivers and the binding (caller holds the engine lock) ----
   void emit(Connection* c, int ev, const void* data = nullptr);
+  // TCP: queues. UDP: sends one datagram now (to the last sender on a listener) and
+  // delivers WRITE sync (spec §3.2). False when the connection is closed or sending failed.
   bool send(Connection* c, const void* data, size_t len);
   // Call after queueing output in c->tx(): back-pressure, and a flush this iteration.
   void output_queued(Connection* c);
@@ -166,6 +171,7 @@ class Manager {
   void arm_handshake_deadline(Connection* c);
   void handshake_done(Connection* c);
   void start_connect(Connection* c);
+  void connected(Connection* c);  // CONNECT, then the driver's on_connect
   void finish_connect(Connection* c);
   void run_resolves();
   void finish_close(Connection* c);

@@ -19,5 +19,10 @@ int accept_one(int lfd, Address& remote, Address& local);
 int start_connect(const Address& remote, bool& done);
 // Pending error of a connecting socket (0: connected); fills `local` on success.
 int finish_connect(int fd, Address& local);
+// Non-blocking, close-on-exec UDP socket bound to `addr` (a listener); -1 on error.
+int open_udp_listener(const Address& addr, Address& bound);
+// Non-blocking UDP socket connected to `remote` (the kernel filters other senders);
+// fills `local`; -1 on error.
+int udp_connect(const Address& remote, Address& local);
 
 }  // namespace mg::net

@@ -23,6 +23,8 @@ Connection* ws_connect(Manager& m, std::string_view url);
 Connection* mqtt_connect(Manager& m, std::string_view url, const mqtt::ConnectOpts& opts);
 // Listener whose children parse MQTT packets (not a broker, spec §3.1).
 Connection* mqtt_listen(Manager& m, std::string_view url);
+// SNTP client over UDP whatever the scheme, port 123 by default (spec §3.1, §6.10).
+Connection* sntp_connect(Manager& m, std::string_view url);
 
 }  // namespace mg::proto
 
@@ -59,3 +61,10 @@ uint16_t subscribe(Connection* c, std::string_view topic, uint8_t qos, bool unsu
 void send_empty(Connection* c, Cmd cmd);  // PINGREQ, PINGRESP, DISCONNECT
 
 }  // namespace mg::mqtt
+
+namespace mg::sntp {
+
+// Sends an SNTP request now, or once the host is resolved (spec §3.2 sntp_request).
+bool request(Connection* c);
+
+}  // namespace mg::sntp
