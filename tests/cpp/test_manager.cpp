@@ -26,6 +26,8 @@
 
 #include "mg/http_reply.hpp"
 #include "mg/manager.hpp"
+#include "mg/net.hpp"
+#include "mg/resolver.hpp"
 #include "mg/proto.hpp"
 
 using mg::Connection;
@@ -1974,4 +1976,77 @@ TEST(ManagerRobustness, ExceptionOutOfDispatchStrandsNoConnection) {
   c.send(get("/c"));
   ASSERT_TRUE(s.read_n(c, resp200("/c").size()));
   EXPECT_EQ(c.in, resp200("/c"));
+}
+
+namespace {
+
+// A TCP listener made with plain sockets (the peer of a client test); returns its port.
+int plain_listener(int& fd) {
+  fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  EXPECT_EQ(::listen(fd, 4), 0);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  return ntohs(a.sin_port);
+}
+
+}  // namespace
+
+TEST(ManagerConnect, RefusedAddressFallsBackToTheNextOneOfTheName) {
+  // A name resolving to several addresses keeps the others: a refused one is followed by
+  // the next (spec §6.11), silently; only the last failure is an ERROR.
+  int open_fd;
+  int open_port = plain_listener(open_fd);
+  int closed_fd;
+  int closed_port = plain_listener(closed_fd);
+  ::close(closed_fd);  // nobody listens there now: refused
+  Harness h;
+  Connection* c = h.m.connect("tcp://127.0.0.1:" + std::to_string(closed_port), false, nullptr);
+  ASSERT_NE(c, nullptr);
+  mg::Address next;
+  ASSERT_TRUE(mg::net::literal_address("127.0.0.1", static_cast<uint16_t>(open_port), next));
+  c->next_addresses.push_back(next);
+  uint64_t id = c->id;
+  ASSERT_TRUE(h.run_until([&] { return h.count(id, mg::EV_CONNECT) + h.count(id, mg::EV_ERROR) > 0; }));
+  EXPECT_EQ(h.count(id, mg::EV_ERROR), 0u);
+  EXPECT_EQ(h.count(id, mg::EV_CONNECT), 1u);
+  EXPECT_EQ(c->remote.port(), open_port);
+  h.m.shutdown();
+  ::close(open_fd);
+}
+
+TEST(ManagerConnect, EveryAddressRefusedIsOneSocketError) {
+  int fds[2];
+  int ports[2] = {plain_listener(fds[0]), plain_listener(fds[1])};
+  ::close(fds[0]);
+  ::close(fds[1]);
+  Harness h;
+  Connection* c = h.m.connect("tcp://127.0.0.1:" + std::to_string(ports[0]), false, nullptr);
+  ASSERT_NE(c, nullptr);
+  mg::Address next;
+  ASSERT_TRUE(mg::net::literal_address("127.0.0.1", static_cast<uint16_t>(ports[1]), next));
+  c->next_addresses.push_back(next);
+  uint64_t id = c->id;
+  ASSERT_TRUE(h.run_until([&] { return h.count(id, mg::EV_CLOSE) > 0; }));
+  ASSERT_EQ(h.count(id, mg::EV_ERROR), 1u);
+  EXPECT_EQ(h.last(id, mg::EV_ERROR)->data, "socket error");
+  EXPECT_EQ(h.count(id, mg::EV_CONNECT), 0u);
+}
+
+TEST(Resolver, ManyLookupsUseAtMostTheBoundedPool) {
+  std::vector<std::shared_ptr<mg::net::Lookup>> jobs;
+  for (int i = 0; i < 40; i++) jobs.push_back(mg::net::resolve_async("localhost", 80));
+  EXPECT_LE(mg::net::resolver_threads(), mg::net::kMaxResolverThreads);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (auto& j : jobs) {
+    while (!j->done.load() && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    ASSERT_TRUE(j->done.load());
+    ASSERT_EQ(j->gai_error, 0);
+    ASSERT_FALSE(j->results.empty());
+  }
+  EXPECT_LE(mg::net::resolver_threads(), mg::net::kMaxResolverThreads);
 }
