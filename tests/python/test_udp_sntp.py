@@ -306,7 +306,7 @@ def test_resolver_uses_a_bounded_pool():
         peak = thread_count()
         poll_until(m, lambda: len(resolved) == 30, "30 lookups")
         peak = max(peak, thread_count())
-        assert peak - before <= 2, (before, peak)  # never a thread per lookup
+        assert peak - before <= 4, (before, peak)  # never a thread per lookup (30 here)
         assert resolved == ["127.0.0.1"] * 30, resolved
     finally:
         m.close()

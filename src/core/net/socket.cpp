@@ -78,14 +78,18 @@ bool parse_listen_host(std::string_view host, uint16_t port, Address& out) {
   return fill_v4(h, port, out);
 }
 
-int open_listener(const Address& addr, Address& bound) {
-  int fd = ::socket(addr.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+namespace {
+
+// A non-blocking, close-on-exec socket of `type` bound to `addr` (SO_REUSEADDR, IPv6-only
+// for IPv6); listening when it is a stream. -1 on error.
+int bound_socket(const Address& addr, int type, Address& bound) {
+  int fd = ::socket(addr.ss.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   if (addr.is_v6()) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
   if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr.ss), addr.len) != 0 ||
-      ::listen(fd, SOMAXCONN) != 0) {
+      (type == SOCK_STREAM && ::listen(fd, SOMAXCONN) != 0)) {
     ::close(fd);
     return -1;
   }
@@ -94,6 +98,10 @@ int open_listener(const Address& addr, Address& bound) {
   getsockname(fd, reinterpret_cast<sockaddr*>(&bound.ss), &bound.len);
   return fd;
 }
+
+}  // namespace
+
+int open_listener(const Address& addr, Address& bound) { return bound_socket(addr, SOCK_STREAM, bound); }
 
 int accept_one(int lfd, Address& remote, Address& local) {
   remote = Address{};
@@ -142,21 +150,7 @@ int finish_connect(int fd, Address& local) {
   return 0;
 }
 
-int open_udp_listener(const Address& addr, Address& bound) {
-  int fd = ::socket(addr.ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (addr.is_v6()) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-  if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr.ss), addr.len) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  bound = Address{};
-  bound.len = sizeof bound.ss;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&bound.ss), &bound.len);
-  return fd;
-}
+int open_udp_listener(const Address& addr, Address& bound) { return bound_socket(addr, SOCK_DGRAM, bound); }
 
 int udp_connect(const Address& remote, Address& local) {
   int fd = ::socket(remote.ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

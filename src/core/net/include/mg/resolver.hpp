@@ -14,7 +14,8 @@
 
 namespace mg::net {
 
-inline constexpr int kMaxResolverThreads = 2;
+// Enough that a few lookups stuck in a silent resolver do not starve the rest.
+inline constexpr int kMaxResolverThreads = 4;
 
 struct Lookup {
   std::string host;
