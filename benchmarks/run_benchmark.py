@@ -5,6 +5,7 @@
     .venv/bin/python benchmarks/run_benchmark.py --quick    # 1-second smoke run
     .venv/bin/python benchmarks/run_benchmark.py --ws       # + WebSocket echo (ws_bench.py)
     .venv/bin/python benchmarks/run_benchmark.py --tls      # + HTTPS scenarios (tls_bench.py)
+    .venv/bin/python benchmarks/run_benchmark.py --mqtt     # + MQTT clients (mqtt_bench.py)
 
 What it does, in order:
 
@@ -29,10 +30,14 @@ What it does, in order:
    full TLS handshakes/s; pymongoose, nginx, granian, uvicorn with one generated
    certificate) with the same pinning, durations, warm-up and repetitions, and writes
    tls_results.json.
-8. Writes RESULTS.md (from RESULTS.template.md), results.json and results.png
-   into --output-dir.  The WebSocket and HTTPS sections show ws_results.json and
-   tls_results.json of --output-dir (from this run with --ws/--tls, else from an
-   earlier one).
+8. With --mqtt, also runs the MQTT client figures of mqtt_bench.py (round trips/s and
+   messages/s at QoS 0 and 1; pymongoose, paho-mqtt, gmqtt through one mosquitto pinned
+   to the server core, the clients on the other) with the same durations, warm-up and
+   repetitions, and writes mqtt_results.json.
+9. Writes RESULTS.md (from RESULTS.template.md), results.json and results.png
+   into --output-dir.  The WebSocket, HTTPS and MQTT sections show ws_results.json,
+   tls_results.json and mqtt_results.json of --output-dir (from this run with
+   --ws/--tls/--mqtt, else from an earlier one).
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # noqa: E402
 import ws_bench  # noqa: E402
 import tls_bench  # noqa: E402
+import mqtt_bench  # noqa: E402
 import idle_bench  # noqa: E402
 from harness import BENCH_DIR, REPO_ROOT, SERVERS  # noqa: E402
 
@@ -602,6 +608,9 @@ def write_report(outdir: Path, args, info: dict, versions: dict, scenarios, summ
                                        bool((ws_bench.load_results(outdir) or {}).get("quick"))),
         "TLS": tls_bench.render_markdown(tls_bench.load_results(outdir),
                                          bool((tls_bench.load_results(outdir) or {}).get("quick"))),
+        "MQTT": mqtt_bench.render_markdown(
+            mqtt_bench.load_results(outdir),
+            bool((mqtt_bench.load_results(outdir) or {}).get("quick"))),
     }
     text = (BENCH_DIR / "RESULTS.template.md").read_text()
     for k, v in fields.items():
@@ -683,6 +692,12 @@ def parse_args(argv: list[str]):
                          "full TLS handshakes/s; pymongoose, nginx, granian, uvicorn)")
     ap.add_argument("--tls-servers", default="all",
                     help="HTTPS servers for --tls: subset of " + ",".join(tls_bench.TLS_ORDER))
+    ap.add_argument("--mqtt", action="store_true",
+                    help="also run the MQTT client figures (mqtt_bench.py: round trips/s and "
+                         "messages/s at QoS 0 and 1 through mosquitto; pymongoose, paho-mqtt, "
+                         "gmqtt)")
+    ap.add_argument("--mqtt-clients", default="all",
+                    help="MQTT clients for --mqtt: subset of " + ",".join(mqtt_bench.MQTT_ORDER))
     ap.add_argument("--callgrind-json", default=str(DEFAULT_CALLGRIND_JSON),
                     help="instructions-per-request figures to embed (from callgrind_ipr.py)")
     args = ap.parse_args(argv)
@@ -728,7 +743,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.tls:
         tls_names = tls_bench.parse_servers(args.tls_servers)
         missing.extend(tls_bench.check_tools())
+    mqtt_names: list[str] = []
+    if args.mqtt:
+        mqtt_names = mqtt_bench.parse_clients(args.mqtt_clients)
+        missing.extend(mqtt_bench.check_tools())
     fatal = list(missing)
+    if args.mqtt:
+        for n, m in mqtt_bench.check_clients(mqtt_names).items():
+            if m is None:
+                continue
+            if args.skip_missing:
+                mqtt_names.remove(n)
+                log(f"skipping MQTT client {n}: {m.reason}")
+            else:
+                fatal.append(m)
     if args.tls:
         for n, m in tls_bench.check_tls_servers(tls_names).items():
             if m is None:
@@ -929,6 +957,28 @@ def main(argv: list[str] | None = None) -> int:
         log(tls_bench.console_summary(tls_res))
         if not tls_bench.all_measured(tls_res):
             exit_code = 1
+
+    if args.mqtt and mqtt_names:
+        log("MQTT client figures ...")
+        try:
+            mqtt_res = mqtt_bench.run_mqtt_scenario(
+                mqtt_names, duration=args.duration, repetitions=args.repetitions,
+                warmup=min(1.0, args.warmup), server_cpus=server_cpus, client_cpus=client_cpus,
+                log_dir=raw_dir, pause=args.pause)
+        except KeyboardInterrupt:
+            log("interrupted")
+            return 130
+        except harness.ServerError as exc:
+            log(f"MQTT figures not measured: {exc}")
+            exit_code = 1
+        else:
+            mqtt_res["quick"] = args.quick
+            mqtt_res["argv"] = ["benchmarks/run_benchmark.py", *args.argv]
+            (outdir / mqtt_bench.JSON_NAME).write_text(
+                json.dumps(mqtt_res, indent=2, default=str) + "\n")
+            log(mqtt_bench.console_summary(mqtt_res))
+            if not mqtt_bench.all_measured(mqtt_res):
+                exit_code = 1
 
     summary = aggregate(runs, servers, scenarios)
     noisy = [r for r in runs if (r.get("other_cpu_util") or 0) > 0.10]

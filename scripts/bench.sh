@@ -5,5 +5,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --bench
-# The WebSocket echo and HTTPS scenarios are part of the comparison.
-exec .venv/bin/python benchmarks/run_benchmark.py --ws --tls "$@"
+# The WebSocket echo, HTTPS and MQTT client scenarios are part of the comparison.
+exec .venv/bin/python benchmarks/run_benchmark.py --ws --tls --mqtt "$@"

@@ -129,10 +129,11 @@ def test_client_list_parsing():
 # ---------------------------------------------------------------------------
 
 def test_broker_config():
-    conf = mqtt_bench.broker_config(18830, window=100, as_root=False)
+    conf = mqtt_bench.broker_config(18830, window=100, as_root=False, cap=1000)
     lines = conf.splitlines()
     for line in ("listener 18830 127.0.0.1", "persistence false", "allow_anonymous true",
-                 "set_tcp_nodelay true", "max_inflight_messages 100"):
+                 "set_tcp_nodelay true", "max_inflight_messages 100",
+                 "max_queued_messages 2000"):
         assert line in lines, line
     assert not any(ln.startswith("user ") for ln in lines)
     assert "user root" in mqtt_bench.broker_config(1, as_root=True).splitlines()
@@ -178,7 +179,7 @@ def test_client_loops_run_briefly(name, key, broker, tmp_path):
     """A 0.2-second run of each loop: counted, CPU read, drained, no error."""
     spec = _available(name)
     sc = mqtt_bench.SCENARIO_BY_KEY[key]
-    rec = mqtt_bench.measure(spec, sc, broker, duration=0.2, warmup=0.05, window=20,
+    rec = mqtt_bench.measure(spec, sc, broker, duration=0.2, warmup=0.05, window=20, cap=100,
                              log_path=tmp_path / "client.log")
     assert "error" not in rec, (rec, (tmp_path / "client.log").read_text())
     assert rec["messages"] > 0 and rec["bad"] == 0 and rec["rate"] > 0
@@ -254,6 +255,7 @@ def test_runner_reads_cpu_over_the_window_and_then_gives_the_go(tmp_path):
         common.emit("MQTT_FINAL", {"go": go, "lost": 0, "bad_total": 0})
     """)
     cmd = mqtt_bench.client_command(spec, "throughput", 1, "t", qos=1, duration=0.4, warmup=0.3)
+    assert cmd[cmd.index("--window") + 1] == "100" and cmd[cmd.index("--cap") + 1] == "1000"
     t = time.monotonic()
     r = mqtt_bench.drive_client(cmd, cpus=None, log_path=tmp_path / "log", timeout=20,
                                 watch={"self": __import__("os").getpid()})
@@ -336,7 +338,8 @@ def _result(rates: dict, refused: dict | None = None, quick=False) -> dict:
                   for n in names}
     validation.update(refused or {})
     return {"generated": "2026-01-01T00:00:00+00:00",
-            "settings": {"message_bytes": 64, "window": 100, "duration_s": 3,
+            "pymongoose_build": {"before": "x", "after": "x"},
+            "settings": {"message_bytes": 64, "window": 100, "cap": 1000, "duration_s": 3,
                          "repetitions": 3, "warmup_s": 1, "protocol": "MQTT 3.1.1",
                          "server_cpus": [0], "client_cpus": [1]},
             "clients": names, "scenarios": [s.__dict__ for s in mqtt_bench.SCENARIOS],
@@ -374,7 +377,8 @@ def test_summary_targets_and_section():
     assert "mosquitto version 2.0.11" in md
     for sc in mqtt_bench.SCENARIOS:
         assert f"### {sc.key}: {sc.title}" in md
-    assert "Noisy machine" not in md
+    assert "Noisy machine" not in md and "changed during the run" not in md
+    assert "at most 1,000 messages published and not yet delivered back" in md
     assert "  target messages per second, QoS 1: pymongoose ≥ 3× paho-mqtt: 2.50× (NOT MET)" \
         in mqtt_bench.console_summary(res)
 
@@ -389,6 +393,10 @@ def test_section_shows_a_refused_client_and_a_smoke_run():
     assert "| gmqtt | at the broker: message 3: 255 bytes came back |" in md
     assert "**REFUSED**: at the broker: message 3" in md
     assert not mqtt_bench.all_measured(res)
+    res["pymongoose_build"]["after"] = "y"
+    res["runs"][0]["other_cpu_util"] = 0.5
+    md = mqtt_bench.render_markdown(res)
+    assert "pymongoose changed during the run" in md and "Noisy machine" in md
 
 
 def test_render_without_results_points_to_the_command():
@@ -428,3 +436,19 @@ def test_run_benchmark_and_bench_sh_know_mqtt():
     assert "run_benchmark.py --ws --tls --mqtt" in bench_sh
     reqs = (BENCH / "requirements.txt").read_text().splitlines()
     assert any(line.startswith("gmqtt") for line in reqs)
+
+
+def test_what_bounds_a_figure():
+    assert mqtt_bench.bound_by({"client_cpu_util": 0.98, "broker_cpu_util": 0.3}) == ""
+    assert mqtt_bench.bound_by({"client_cpu_util": 0.5, "broker_cpu_util": 0.97}).startswith(
+        "broker-bound: mosquitto at 97 % of its core, the client at 50 %")
+    assert mqtt_bench.bound_by({"client_cpu_util": 0.4, "broker_cpu_util": 0.4}).startswith(
+        "latency-bound: the client at 40 %")
+    assert mqtt_bench.bound_by({"n": 0}) == ""
+    res = _result({k: {"pymongoose": 100, "paho": 50} for k in ("rtt0", "rtt1", "msg0", "msg1")})
+    res["summary"]["rtt0"]["pymongoose"]["client_cpu_util"] = 0.4
+    res["summary"]["rtt0"]["pymongoose"]["broker_cpu_util"] = 0.4
+    res["targets"] = mqtt_bench.evaluate_targets(res["summary"])
+    md = mqtt_bench.render_markdown(res)
+    assert "| 2.00× | **not met** | 2.00× | latency-bound: the client at 40 %" in md
+    assert "; latency-bound" in mqtt_bench.console_summary(res)
