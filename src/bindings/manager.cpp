@@ -600,6 +600,10 @@ void bind_manager(nb::module_& m) {
               throw nb::python_error();
             ByteView wmsg;
             if (!wmsg.load(will_message.ptr(), "will_message")) throw nb::python_error();
+            for (std::string_view f : {id, user, pass, wmsg.view()})
+              if (f.size() > mg::mqtt::kMaxString) throw nb::value_error("MQTT strings are at most 65535 bytes");
+            if (!wtopic.empty() && !mg::mqtt::valid_topic_name(wtopic))
+              throw nb::value_error("invalid MQTT will_topic (1-65535 bytes, no '+' or '#' wildcards)");
             mg::mqtt::ConnectOpts o;
             o.version = static_cast<int>(version);
             o.client_id = id;

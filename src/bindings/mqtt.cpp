@@ -67,6 +67,12 @@ std::string encode_props(nb::handle props) {
   return out;
 }
 
+void check_topic(std::string_view t, bool filter) {
+  if (filter ? !mg::mqtt::valid_topic_filter(t) : !mg::mqtt::valid_topic_name(t))
+    throw nb::value_error(filter ? "invalid MQTT topic filter (1-65535 bytes; '+' and '#' only as whole levels, '#' last)"
+                                 : "invalid MQTT topic (1-65535 bytes, no '+' or '#' wildcards)");
+}
+
 uint8_t checked_qos(long qos) {
   if (qos < 0 || qos > 2) throw nb::value_error("qos must be 0, 1 or 2");
   return static_cast<uint8_t>(qos);
@@ -89,8 +95,11 @@ int mqtt_pub(PyConnection& pc, nb::handle topic, nb::handle message, long qos, b
   if (!str_arg(topic.ptr(), "topic", t, keep)) throw nb::python_error();
   ByteView payload;
   if (!payload.load(message.ptr(), "message")) throw nb::python_error();
+  check_topic(t, false);
   uint8_t q = checked_qos(qos);
   std::string encoded = encode_props(props);
+  if (payload.view().size() + t.size() + encoded.size() + 16 > mg::mqtt::kMaxVarInt)
+    throw nb::value_error("MQTT packet too large (at most 268435455 bytes)");
   LockedConnection locked(pc);
   return mg::mqtt::publish(locked.get(), t, payload.view(), q, retain, encoded);
 }
@@ -99,6 +108,7 @@ void mqtt_sub(PyConnection& pc, nb::handle topic, long qos, bool unsubscribe) {
   std::string_view t;
   nb::object keep;
   if (!str_arg(topic.ptr(), "topic", t, keep)) throw nb::python_error();
+  check_topic(t, true);
   uint8_t q = unsubscribe ? 0 : checked_qos(qos);
   LockedConnection locked(pc);
   mg::mqtt::subscribe(locked.get(), t, q, unsubscribe);

@@ -265,3 +265,19 @@ TEST(MqttProperties, EveryTypeRoundTrips) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(MqttTopics, NamesAndFiltersOfSection47) {
+  for (const char* ok : {"a", "a/b", "/", "a//b", "sport/tennis/player1", "$SYS/x"})
+    EXPECT_TRUE(mqtt::valid_topic_name(ok)) << ok;
+  for (const char* bad : {"", "a/+", "a/#", "+", "#", "a+b"}) EXPECT_FALSE(mqtt::valid_topic_name(bad)) << bad;
+  EXPECT_TRUE(mqtt::valid_topic_name(std::string(65535, 'x')));
+  EXPECT_FALSE(mqtt::valid_topic_name(std::string(65536, 'x')));
+  EXPECT_FALSE(mqtt::valid_topic_name("a\0b"s));
+  for (const char* ok : {"#", "+", "a/#", "a/+/b", "+/+", "/+", "a/b", "+/#"})
+    EXPECT_TRUE(mqtt::valid_topic_filter(ok)) << ok;
+  for (const char* bad : {"", "a/#/b", "a#", "a/b+", "#/a", "a/++"}) EXPECT_FALSE(mqtt::valid_topic_filter(bad)) << bad;
+}
+
+}  // namespace

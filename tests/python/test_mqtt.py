@@ -579,3 +579,23 @@ def test_mqtt_connect_argument_errors():
             m.mqtt_listen("mqtt://example.invalid:1883")
     finally:
         m.close()
+
+
+def test_mqtt_argument_validation_never_puts_a_bad_packet_on_the_wire():
+    m = mg.Manager()
+    try:
+        conn = m.mqtt_listen(f"mqtt://{HOST}:0")  # any connection object queues MQTT bytes
+        for topic in ("", "a/+", "a/#", "x" * 65536):
+            with pytest.raises(ValueError, match="invalid MQTT topic"):
+                conn.mqtt_pub(topic, b"p")
+        for flt in ("", "a/#/b", "a+", "x" * 65536):
+            with pytest.raises(ValueError, match="invalid MQTT topic filter"):
+                conn.mqtt_sub(flt)
+        assert conn.mqtt_pub("x" * 65535, b"p") == 0  # at the edge
+        conn.mqtt_sub("a/+/#")
+        with pytest.raises(ValueError, match="at most 65535"):
+            m.mqtt_connect(f"mqtt://{HOST}:1", client_id="c" * 65536)
+        with pytest.raises(ValueError, match="will_topic"):
+            m.mqtt_connect(f"mqtt://{HOST}:1", will_topic="w/#")
+    finally:
+        m.close()

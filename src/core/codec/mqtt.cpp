@@ -130,6 +130,24 @@ bool property_type(uint8_t id, PropType& out) {
   }
 }
 
+bool valid_topic_name(std::string_view topic) {
+  return !topic.empty() && topic.size() <= kMaxString && topic.find_first_of("+#") == std::string_view::npos &&
+         topic.find('\0') == std::string_view::npos;
+}
+
+bool valid_topic_filter(std::string_view filter) {
+  if (filter.empty() || filter.size() > kMaxString || filter.find('\0') != std::string_view::npos) return false;
+  size_t start = 0;
+  for (;;) {
+    size_t end = filter.find('/', start);
+    std::string_view level = filter.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
+    if (level.find_first_of("+#") != std::string_view::npos && level.size() != 1) return false;
+    if (level == "#" && end != std::string_view::npos) return false;  // '#' only as the last level
+    if (end == std::string_view::npos) return true;
+    start = end + 1;
+  }
+}
+
 size_t varint_size(uint32_t v) { return v < 128 ? 1 : v < 16384 ? 2 : v < 2097152 ? 3 : 4; }
 
 size_t encode_varint(uint32_t v, char* out) {

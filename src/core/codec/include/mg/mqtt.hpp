@@ -70,6 +70,13 @@ struct Packet {
 //               wrong fixed flags on PUBREL/SUBSCRIBE/UNSUBSCRIBE, a bad property block.
 Status parse(std::string_view in, int version, size_t max_size, Packet& out);
 
+// MQTT 3.1.1 §4.7: a topic name (PUBLISH) is 1-65535 bytes without wildcards; a topic
+// filter (SUBSCRIBE) is 1-65535 bytes where '+' fills a whole level and '#' is the last one.
+bool valid_topic_name(std::string_view topic);
+bool valid_topic_filter(std::string_view filter);
+// Strings and binary fields carry a 16-bit length (MQTT 3.1.1 §1.5.3).
+constexpr size_t kMaxString = 65535;
+
 // Variable byte integers (MQTT v5.0 §1.5.5): at most 4 bytes, values below 268,435,456.
 constexpr uint32_t kMaxVarInt = 268435455;
 size_t varint_size(uint32_t v);
