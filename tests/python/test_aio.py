@@ -756,3 +756,77 @@ def test_zero_shutdown_timeout_with_idle_thread_still_abandons_only_if_alive():
         release.set()
     am._last.thread.join(3)  # type: ignore[union-attr]
     am._manager.close()  # type: ignore[union-attr]
+
+
+# --------------------------------------------------------------------------------------
+# MQTT and SNTP members (issue 9): the same calls as Manager, from the asyncio thread
+# --------------------------------------------------------------------------------------
+
+
+def test_mqtt_listen_and_connect_through_async_manager():
+    got: list[tuple[int, bytes]] = []
+
+    def broker(conn: mg.Connection, ev: int, data: Any) -> None:
+        if ev == mg.MG_EV_MQTT_CMD and data.cmd == 1:
+            conn.send(b"\x20\x02\x00\x00")  # CONNACK
+        elif ev == mg.MG_EV_MQTT_MSG:
+            got.append((data.qos, data.data))
+
+    async def main() -> None:
+        done = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        opened: list[int] = []
+
+        def client(conn: mg.Connection, ev: int, data: Any) -> None:
+            if ev == mg.MG_EV_MQTT_OPEN:
+                opened.append(data)
+                conn.mqtt_pub("t", b"via aio", qos=1)
+            elif ev == mg.MG_EV_MQTT_CMD and data.cmd == 4:  # PUBACK from the child
+                loop.call_soon_threadsafe(done.set)
+
+        async with AsyncManager(broker) as am:
+            listener = am.mqtt_listen("mqtt://127.0.0.1:0")
+            am.mqtt_connect(f"mqtt://127.0.0.1:{port_of(listener)}", client, client_id="aio", keepalive=5)
+            await done.wait()
+        assert opened == [0]
+
+    run(main)
+    assert got == [(1, b"via aio")]
+
+
+def test_sntp_connect_through_async_manager():
+    import socket
+    import struct
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(3)
+
+    def answer() -> None:
+        _, addr = sock.recvfrom(64)
+        reply = bytearray(48)
+        reply[0], reply[1] = 0x24, 1
+        reply[40:44] = struct.pack("!I", 1_800_000_000 + 2208988800)
+        sock.sendto(bytes(reply), addr)
+
+    t = threading.Thread(target=answer, daemon=True)
+    t.start()
+
+    async def main() -> int:
+        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+
+        def h(conn: mg.Connection, ev: int, data: Any) -> None:
+            if ev == mg.MG_EV_SNTP_TIME:
+                loop.call_soon_threadsafe(fut.set_result, data)
+
+        async with AsyncManager() as am:
+            am.sntp_connect(f"udp://127.0.0.1:{sock.getsockname()[1]}", h)
+            return await fut
+
+    try:
+        ms = run(main)
+    finally:
+        t.join(3)
+        sock.close()
+    assert 1_800_000_000_000 <= ms < 1_800_000_001_000

@@ -599,3 +599,16 @@ def test_mqtt_argument_validation_never_puts_a_bad_packet_on_the_wire():
             m.mqtt_connect(f"mqtt://{HOST}:1", will_topic="w/#")
     finally:
         m.close()
+
+
+def test_truncated_packet_then_close_is_a_quiet_close():
+    b = MiniBroker()
+    try:
+        with socket.create_connection((HOST, b.port), timeout=5) as s:
+            s.sendall(CONNECT_311 + b"\x30\x20\x00\x01t")  # PUBLISH announcing 32 bytes, 4 sent
+            assert s.recv(4) == b"\x20\x02\x00\x00"
+        wait_for(lambda: len(b.mgr.connections) == 1, "the child closed")  # only the listener
+        assert b.errors == [] and [s[1] for s in b.seen] == [1]  # the PUBLISH never surfaced
+        assert raw_exchange(b.port, CONNECT_311 + b"\xe0\x00") == b"\x20\x02\x00\x00"
+    finally:
+        b.stop()
