@@ -204,11 +204,12 @@ TEST(MqttParse, MalformedAndOversized) {
 }
 
 TEST(MqttProperties, EveryTypeRoundTrips) {
+  static const std::string kBinary("\x00\x01\x02", 3);  // outlives the views below
   std::vector<mqtt::Property> props = {
       {0x01, mqtt::kPropByte, 1, {}, {}},
       {0x02, mqtt::kPropInt, 0xdeadbeef, {}, {}},
       {0x03, mqtt::kPropString, 0, {}, "text/plain"},
-      {0x09, mqtt::kPropBinary, 0, {}, "\x00\x01\x02"s},
+      {0x09, mqtt::kPropBinary, 0, {}, kBinary},
       {0x0B, mqtt::kPropVarInt, 300, {}, {}},
       {0x23, mqtt::kPropShort, 0xabcd, {}, {}},
       {0x26, mqtt::kPropStringPair, 0, "name", "value"},
