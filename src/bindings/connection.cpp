@@ -475,7 +475,7 @@ void bind_connection(nb::module_& m) {
             EngineLock lock(engine_of(pc));
             mg::Connection* c = pc.c;
             if (!c) return nb::bytes("", 0);
-            if (c->is_http || c->is_websocket)
+            if (c->is_http || c->is_websocket || mg::mqtt::is_mqtt(c))
               throw std::runtime_error("recv_consume() is only available on raw connections");
             nb::bytes out = buffer_copy(c->rx, length);
             c->rx.consume(out.size());

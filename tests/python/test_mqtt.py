@@ -612,3 +612,14 @@ def test_truncated_packet_then_close_is_a_quiet_close():
         assert raw_exchange(b.port, CONNECT_311 + b"\xe0\x00") == b"\x20\x02\x00\x00"
     finally:
         b.stop()
+
+
+def test_recv_consume_is_refused_on_mqtt_connections():
+    m = mg.Manager()
+    try:
+        listener = m.mqtt_listen(f"mqtt://{HOST}:0")
+        conn = m.mqtt_connect(f"mqtt://{HOST}:{listener.local_addr[1]}")
+        with pytest.raises(RuntimeError, match="only available on raw connections"):
+            conn.recv_consume()
+    finally:
+        m.close()

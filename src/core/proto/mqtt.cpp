@@ -153,6 +153,8 @@ Connection* mqtt_connect(Manager& m, std::string_view url, const mqtt::ConnectOp
 
 namespace mg::mqtt {
 
+bool is_mqtt(const Connection* c) { return proto::mqtt_of(const_cast<Connection*>(c)) != nullptr; }
+
 int version_of(const Connection* c) {
   auto* d = proto::mqtt_of(const_cast<Connection*>(c));
   return d ? d->version : 4;

@@ -59,6 +59,8 @@ uint16_t publish(Connection* c, std::string_view topic, std::string_view payload
                  std::string_view props);
 uint16_t subscribe(Connection* c, std::string_view topic, uint8_t qos, bool unsubscribe);
 void send_empty(Connection* c, Cmd cmd);  // PINGREQ, PINGRESP, DISCONNECT
+// The connection parses MQTT (a client, or a child of an MQTT listener).
+bool is_mqtt(const Connection* c);
 
 }  // namespace mg::mqtt
 
