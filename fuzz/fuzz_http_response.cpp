@@ -15,13 +15,7 @@ using namespace mg::http;
 
 namespace {
 
-#define CHECK(cond)                                                          \
-  do {                                                                       \
-    if (!(cond)) {                                                           \
-      __builtin_printf("invariant failed: %s (line %d)\n", #cond, __LINE__); \
-      std::abort();                                                          \
-    }                                                                        \
-  } while (0)
+#include "check.hpp"
 
 bool inside(std::string_view v, const char* base, size_t len) {
   return v.empty() || (v.data() >= base && v.data() + v.size() <= base + len);

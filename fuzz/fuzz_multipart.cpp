@@ -12,13 +12,7 @@
 
 #include "mg/multipart.hpp"
 
-#define CHECK(cond)                                                          \
-  do {                                                                       \
-    if (!(cond)) {                                                           \
-      __builtin_printf("invariant failed: %s (line %d)\n", #cond, __LINE__); \
-      std::abort();                                                          \
-    }                                                                        \
-  } while (0)
+#include "check.hpp"
 
 using mg::http::MultipartPart;
 
