@@ -677,3 +677,44 @@ def all_dists() -> list[str]:
             if d not in out:
                 out.append(d)
     return out + ["matplotlib"]
+
+
+# ---------------------------------------------------------------------------------------
+# Shared by the scenario modules (ws_bench, tls_bench, mqtt_bench)
+
+
+def replace_section(path: Path, begin: str, end: str, title: str, md: str,
+                    anchors: tuple[str, ...] = ("## Server validation",)) -> None:
+    """Put `md` between the `begin`/`end` markers of RESULTS.md at `path`: in place when the
+    markers exist, else as a new `title` section before the first anchor found (or at the end)."""
+    section = f"{begin}\n{md}\n{end}"
+    if path.exists():
+        text = path.read_text()
+        if begin in text and end in text:
+            a = text.index(begin)
+            b = text.index(end) + len(end)
+            text = text[:a] + section + text[b:]
+        else:
+            block = f"{title}\n\n{section}\n\n"
+            anchor = next((a for a in anchors if a in text), None)
+            text = (text.replace(anchor, block + anchor, 1) if anchor
+                    else text.rstrip("\n") + "\n\n" + block)
+    else:
+        text = f"# pymongoose benchmark results\n\n{title}\n\n{section}\n"
+    path.write_text(text)
+
+
+def load_json(path: Path) -> dict | None:
+    """A results file, or None when it is missing or unreadable."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def cpu_plan() -> tuple[set[int] | None, set[int] | None]:
+    """(server CPUs, load-generator CPUs): the first CPU and the rest; (None, None) on one CPU."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) >= 2:
+        return {cpus[0]}, set(cpus[1:])
+    return None, None

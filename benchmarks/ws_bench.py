@@ -543,35 +543,14 @@ def noisy_note(res: dict) -> list[str]:
 
 
 def update_results_md(path: Path, md: str) -> None:
-    section = f"{MARK_BEGIN}\n{md}\n{MARK_END}"
-    if path.exists():
-        text = path.read_text()
-        if MARK_BEGIN in text and MARK_END in text:
-            a = text.index(MARK_BEGIN)
-            b = text.index(MARK_END) + len(MARK_END)
-            text = text[:a] + section + text[b:]
-        else:
-            block = f"## WebSocket echo\n\n{section}\n\n"
-            anchor = "## Server validation"
-            text = (text.replace(anchor, block + anchor, 1) if anchor in text
-                    else text.rstrip("\n") + "\n\n" + block)
-    else:
-        text = f"# pymongoose benchmark results\n\n## WebSocket echo\n\n{section}\n"
-    path.write_text(text)
+    harness.replace_section(path, MARK_BEGIN, MARK_END, "## WebSocket echo", md, anchors=("## Server validation",))
 
 
 def load_results(outdir: Path) -> dict | None:
-    try:
-        return json.loads((outdir / JSON_NAME).read_text())
-    except (OSError, ValueError):
-        return None
+    return harness.load_json(outdir / JSON_NAME)
 
 
-def cpu_plan() -> tuple[set[int] | None, set[int] | None]:
-    cpus = sorted(os.sched_getaffinity(0))
-    if len(cpus) >= 2:
-        return {cpus[0]}, set(cpus[1:])
-    return None, None
+cpu_plan = harness.cpu_plan
 
 
 def main(argv: list[str] | None = None) -> int:
