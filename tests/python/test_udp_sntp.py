@@ -334,3 +334,24 @@ def test_failed_address_falls_back_to_the_next_family():
     finally:
         m.close()
         srv.close()
+
+
+def test_datagrams_sent_while_resolving_stay_separate():
+    host = socket.gethostname()
+    try:
+        socket.getaddrinfo(host, 80)
+    except OSError:
+        pytest.skip(f"{host} does not resolve here")
+    peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    peer.bind(("0.0.0.0", 0))
+    peer.settimeout(TIMEOUT)
+    m = mg.Manager()
+    try:
+        conn = m.connect(f"udp://{host}:{peer.getsockname()[1]}")  # a name: resolved later
+        conn.send(b"first")
+        conn.send(b"second")
+        poll_until(m, lambda: conn.local_addr is not None and conn.local_addr[1] != 0, "connected")
+        assert [peer.recvfrom(64)[0] for _ in range(2)] == [b"first", b"second"]
+    finally:
+        m.close()
+        peer.close()

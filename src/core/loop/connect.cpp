@@ -96,12 +96,9 @@ void Manager::start_connect(Connection* c) {
     update_interest(c);
     schedule(c);
     connected(c);
-    // Datagrams sent while the host was resolving.
-    if (!c->is_closed && !c->tx().empty()) {
-      std::string queued(c->tx().data(), c->tx().size());
-      c->tx().clear();
-      send(c, queued.data(), queued.size());
-    }
+    // Datagrams sent while the host was resolving, one by one.
+    for (const std::string& d : static_cast<DatagramSocket*>(c->io.get())->take_held())
+      if (!c->is_closed) send(c, d.data(), d.size());
     return;
   }
   bool done = false;

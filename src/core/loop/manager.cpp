@@ -518,8 +518,11 @@ void Manager::output_queued(Connection* c) {
 bool Manager::send(Connection* c, const void* data, size_t len) {
   if (c->is_closed) return false;
   if (c->is_udp) {
-    if (c->fd < 0) return c->tx().append(data, len);  // resolving: sent once connected
     auto* d = static_cast<DatagramSocket*>(c->io.get());
+    if (c->fd < 0) {  // resolving: each datagram is sent on its own once connected
+      d->hold(data, len);
+      return true;
+    }
     if (!d->send(data, len, c->is_listening ? &c->remote : nullptr)) return false;
     emit(c, EV_WRITE);
     return true;
