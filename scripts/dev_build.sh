@@ -3,6 +3,9 @@
 # .so copied next to the package in .venv (what `pip install -e .` would do, in seconds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Several people (or agents) may share one checkout: one build of the extension at a time.
+exec 9>"${TMPDIR:-/tmp}/pymongoose-dev-build.lock"
+flock 9
 build=$(ls -d build/cp3*-*/ | head -n 1)
 cmake --build "$build" -j "$(nproc)"
 site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["platlib"])')
