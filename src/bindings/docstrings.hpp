@@ -311,7 +311,16 @@ inline constexpr const char Manager_listen[] = R"DOC(Listen on `url` (e.g. `http
 
 `handler` is used by the listener and inherited by every connection it accepts.
 `http` chooses HTTP parsing; by default it follows the scheme. Port 0 picks a free
-port (read it from `local_addr`). Failure raises `RuntimeError`.)DOC";
+port (read it from `local_addr`). Failure raises `RuntimeError`.
+
+[ext] `http+unix:///run/app.sock` listens on a Unix-domain socket (`@name`: Linux's
+abstract namespace; a stale socket file nobody listens on is replaced; its peers'
+`remote_addr` is `("", 0, False)` and the listener's `local_addr` holds the path);
+`http+fd://3` adopts an inherited listening socket, e.g. from systemd socket
+activation, and owns it from then on (bare `unix://` and `fd://` are raw).
+`reuse_port=True` sets `SO_REUSEPORT`, so several processes listen on one port and
+the kernel spreads connections over them. `backlog` is the accept queue length
+(default `SOMAXCONN`; `ValueError` below 1).)DOC";
 inline constexpr const char Manager_connect[] = R"DOC(Open an outbound connection to `url` and return it at once.
 
 Nothing is sent automatically: write the request, typically on `MG_EV_CONNECT`.

@@ -1,4 +1,5 @@
 // Manager: owns the engine, turns engine events into handler calls (spec §3.1, §5).
+#include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
 
 #include <cerrno>
@@ -550,20 +551,27 @@ void bind_manager(nb::module_& m) {
           }, doc::Manager___exit__)
       .def(
           "listen",
-          [](PyManager& pm, const std::string& url, nb::handle handler, nb::handle http) -> nb::object {
+          [](PyManager& pm, const std::string& url, nb::handle handler, nb::handle http, bool reuse_port,
+             std::optional<int> backlog) -> nb::object {
             if (pm.freed.load()) raise_freed();
             check_callable(handler, "handler");
-            bool is_http = http.is_none() ? mg::url::is_http_scheme(url) : PyObject_IsTrue(http.ptr()) == 1;
+            if (backlog && *backlog < 1) throw nb::value_error("backlog must be at least 1");
+            bool is_http = http.is_none() ? mg::url::is_http_scheme(mg::url::endpoint(url).scheme_url)
+                                          : PyObject_IsTrue(http.ptr()) == 1;
+            mg::net::ListenOptions opts;
+            opts.reuse_port = reuse_port;
+            opts.backlog = backlog.value_or(0);
             EngineLock lock(*pm.engine);
             pm.pending_handler = handler.is_none() ? nb::object() : nb::borrow(handler);
             if (pm.engine->forked()) raise_forked();
-            mg::Connection* c = mg::proto::listen(*pm.engine, url, is_http);
+            mg::Connection* c = mg::proto::listen(*pm.engine, url, is_http, opts);
             pm.pending_handler = nb::object();
             if (!c) throw std::runtime_error("Failed to listen on '" + url + "'");
             if (!c->user) return nb::none();  // closed inside its OPEN handler
             return nb::borrow(static_cast<PyObject*>(c->user));
           },
-          nb::arg("url"), nb::arg("handler").none() = nb::none(), nb::kw_only(), nb::arg("http").none() = nb::none(), doc::Manager_listen)
+          nb::arg("url"), nb::arg("handler").none() = nb::none(), nb::kw_only(), nb::arg("http").none() = nb::none(),
+          nb::arg("reuse_port") = false, nb::arg("backlog").none() = nb::none(), doc::Manager_listen)
       .def(
           "connect",
           [](PyManager& pm, const std::string& url, nb::handle handler, nb::handle http) -> nb::object {

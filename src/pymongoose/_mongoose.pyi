@@ -794,12 +794,29 @@ class Manager:
         tb: TracebackType | None,
     ) -> bool:
         """Call `close()`; exceptions from the block propagate."""
-    def listen(self, url: str, handler: _Handler | None = None, *, http: bool | None = None) -> Connection:
+    def listen(
+        self,
+        url: str,
+        handler: _Handler | None = None,
+        *,
+        http: bool | None = None,
+        reuse_port: bool = False,
+        backlog: int | None = None,
+    ) -> Connection:
         """Listen on `url` (e.g. `http://0.0.0.0:8000`, `tcp://127.0.0.1:0`) and return the listener.
 
         `handler` is used by the listener and inherited by every connection it accepts.
         `http` chooses HTTP parsing; by default it follows the scheme. Port 0 picks a free
         port (read it from `local_addr`). Failure raises `RuntimeError`.
+
+        [ext] `http+unix:///run/app.sock` listens on a Unix-domain socket (`@name`: Linux's
+        abstract namespace; a stale socket file nobody listens on is replaced; its peers'
+        `remote_addr` is `("", 0, False)` and the listener's `local_addr` holds the path);
+        `http+fd://3` adopts an inherited listening socket, e.g. from systemd socket
+        activation, and owns it from then on (bare `unix://` and `fd://` are raw).
+        `reuse_port=True` sets `SO_REUSEPORT`, so several processes listen on one port and
+        the kernel spreads connections over them. `backlog` is the accept queue length
+        (default `SOMAXCONN`; `ValueError` below 1).
         """
     def connect(self, url: str, handler: _Handler | None = None, *, http: bool | None = None) -> Connection:
         """Open an outbound connection to `url` and return it at once.

@@ -111,15 +111,43 @@ void Manager::activate(Connection* c) {
   active_tail_ = c;
 }
 
-Connection* Manager::listen(std::string_view url_text, bool http, DriverFactory child) {
+namespace {
+
+// The descriptor named by "<scheme>+fd://<n>": decimal digits only, no sign, at most
+// INT_MAX; -1 otherwise.
+int parse_fd(std::string_view digits) {
+  if (digits.empty() || digits.size() > 9) return -1;
+  int v = 0;
+  for (char ch : digits) {
+    if (ch < '0' || ch > '9') return -1;
+    v = v * 10 + (ch - '0');
+  }
+  return v;
+}
+
+}  // namespace
+
+Connection* Manager::listen(std::string_view url_text, bool http, DriverFactory child,
+                            const net::ListenOptions& opts) {
   if (shut_down_ || !ok() || forked()) return nullptr;
-  const bool udp = url::scheme_is(url_text, "udp");
-  url::Parts parts = url::split(url_text);
-  int port = url::port(url_text);
-  if (port < 0) return nullptr;
+  const url::Endpoint ep = url::endpoint(url_text);
+  const bool udp = url::scheme_is(ep.scheme_url, "udp");
   Address addr, bound;
-  if (!net::parse_listen_host(parts.host, static_cast<uint16_t>(port), addr)) return nullptr;
-  int fd = udp ? net::open_udp_listener(addr, bound) : net::open_listener(addr, bound);
+  int fd = -1;
+  if (ep.kind == url::EndpointKind::fd) {
+    if (udp) return nullptr;
+    int n = parse_fd(ep.target);
+    if (n < 0 || (fd = net::adopt_listener(n, bound)) < 0) return nullptr;
+  } else if (ep.kind == url::EndpointKind::unix_path) {
+    if (udp || !net::unix_address(ep.target, addr)) return nullptr;
+    fd = net::open_listener(addr, bound, opts);
+  } else {
+    url::Parts parts = url::split(url_text);
+    int port = url::port(url_text);
+    if (port < 0) return nullptr;
+    if (!net::parse_listen_host(parts.host, static_cast<uint16_t>(port), addr)) return nullptr;
+    fd = udp ? net::open_udp_listener(addr, bound, opts) : net::open_listener(addr, bound, opts);
+  }
   if (fd < 0) return nullptr;
   now_ = monotonic_ms();
   Connection* c = new_connection();
@@ -134,7 +162,7 @@ Connection* Manager::listen(std::string_view url_text, bool http, DriverFactory 
   c->io->attach(fd);
   c->is_listening = true;
   c->is_http = http;
-  c->is_tls = c->tls_scheme = url::is_ssl(url_text);
+  c->is_tls = c->tls_scheme = url::is_ssl(ep.scheme_url);
   c->child_driver = child;
   c->local = bound;
   if (!udp) listeners_.push_back(c);

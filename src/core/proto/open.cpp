@@ -6,10 +6,10 @@
 
 namespace mg::proto {
 
-Connection* listen(Manager& m, std::string_view url, bool http) {
+Connection* listen(Manager& m, std::string_view url, bool http, const net::ListenOptions& opts) {
   DriverFactory child = http ? DriverFactory([](Connection&) { return make_http_server_driver(); })
                              : DriverFactory([](Connection&) { return make_raw_driver(); });
-  return m.listen(url, http, child);
+  return m.listen(url, http, child, opts);
 }
 
 Connection* connect(Manager& m, std::string_view url, bool http) {

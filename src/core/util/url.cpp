@@ -108,4 +108,24 @@ bool is_http_scheme(std::string_view url) {
   return false;
 }
 
+Endpoint endpoint(std::string_view url) {
+  Endpoint e;
+  size_t sep = url.find("://");
+  if (sep != std::string_view::npos) {
+    std::string_view scheme = url.substr(0, sep);
+    size_t plus = scheme.rfind('+');
+    std::string_view base = plus == std::string_view::npos ? std::string_view() : scheme.substr(0, plus);
+    std::string_view kind = plus == std::string_view::npos ? scheme : scheme.substr(plus + 1);
+    if (iequals(kind, "unix")) e.kind = EndpointKind::unix_path;
+    else if (iequals(kind, "fd")) e.kind = EndpointKind::fd;
+    if (e.kind != EndpointKind::inet) {
+      e.scheme_url = std::string(base.empty() ? std::string_view("tcp") : base) + "://";
+      e.target = url.substr(sep + 3);
+      return e;
+    }
+  }
+  e.scheme_url = std::string(url);
+  return e;
+}
+
 }  // namespace mg::url

@@ -24,6 +24,7 @@
 #include "mg/connection.hpp"
 #include "mg/events.hpp"
 #include "mg/limits.hpp"
+#include "mg/net.hpp"
 
 namespace mg {
 
@@ -82,7 +83,10 @@ class Manager {
   // Listener for "scheme://host:port"; `child` gives accepted connections their driver
   // (nullptr: raw). OPEN delivered sync. nullptr on failure. A udp:// listener is one
   // datagram socket: every datagram is a READ on it, from the sender in `remote`.
-  Connection* listen(std::string_view url, bool http, DriverFactory child);
+  // [ext] "<scheme>+unix://<path>" listens on a Unix-domain socket, "<scheme>+fd://<n>"
+  // adopts the inherited listening socket n (see url::endpoint); `opts` sets SO_REUSEPORT
+  // and the backlog.
+  Connection* listen(std::string_view url, bool http, DriverFactory child, const net::ListenOptions& opts = {});
   // Outbound connection; OPEN (and RESOLVE for literal hosts and localhost) delivered
   // sync; TCP CONNECT from a later poll. nullptr for a bad URL. `udp` (or a udp:// URL)
   // makes it a datagram socket whose CONNECT is sync as well (spec §5.6 R3);

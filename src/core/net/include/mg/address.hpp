@@ -12,7 +12,9 @@ struct Address {
   socklen_t len = 0;
   bool is_v6() const { return ss.ss_family == AF_INET6; }
   uint16_t port() const;
-  // IPv4 dotted quad, or IPv6 as eight 4-digit lowercase groups (spec §3.2).
+  bool is_unix() const { return ss.ss_family == AF_UNIX; }
+  // IPv4 dotted quad, or IPv6 as eight 4-digit lowercase groups (spec §3.2); [ext] a
+  // Unix-domain socket's path ("@name" when abstract, "" when unnamed, as peers are).
   std::string ip() const;
 };
 

@@ -14,7 +14,8 @@
 namespace mg::proto {
 
 // Listener whose children speak HTTP/1.1 (http) or are raw TCP; nullptr on failure.
-Connection* listen(Manager& m, std::string_view url, bool http);
+// [ext] Unix-domain and inherited sockets, SO_REUSEPORT and backlog: Manager::listen.
+Connection* listen(Manager& m, std::string_view url, bool http, const net::ListenOptions& opts = {});
 // Outbound HTTP client (http) or raw TCP connection; nullptr for a bad URL.
 Connection* connect(Manager& m, std::string_view url, bool http);
 // Outbound WebSocket: an HTTP client that sends the upgrade request (spec §6.7.4).

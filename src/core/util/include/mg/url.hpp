@@ -27,6 +27,19 @@ bool is_ssl_exact(std::string_view url);
 // True if the URL scheme implies HTTP parsing (http, https, ws, wss; case-insensitive).
 bool is_http_scheme(std::string_view url);
 
+// [ext] A listener URL may name another kind of endpoint with a scheme suffix:
+// "http+unix:///run/app.sock" (a Unix-domain socket; "http+unix://@name" is abstract) or
+// "http+fd://3" (an inherited listening socket). A bare "unix://" or "fd://" is raw.
+enum class EndpointKind { inet, unix_path, fd };
+struct Endpoint {
+  EndpointKind kind = EndpointKind::inet;
+  // For the scheme rules (is_ssl, is_http_scheme): the URL itself for inet, otherwise
+  // "<scheme without the suffix>://" ("tcp://" for a bare unix:// or fd://).
+  std::string scheme_url;
+  std::string_view target;  // unix: the path; fd: the descriptor's digits
+};
+Endpoint endpoint(std::string_view url);
+
 // The url_* helpers (spec §4), all over split().
 std::string_view host(std::string_view url);  // IPv6 keeps its brackets
 std::string_view user(std::string_view url);
