@@ -35,9 +35,9 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
 # mkdocs-material + mkdocstrings-python: the documentation site (mkdocs.yml, tests/python/test_docs.py);
 # build: wheels and source distributions; trustme: throw-away certificates for the TLS tests;
-# paho-mqtt: the MQTT client peer of tests/python/test_mqtt.py.
+# paho-mqtt: the MQTT client peer of tests/python/test_mqtt.py; watchfiles: `pymongoose serve --reload`.
 .venv/bin/python -m pip install -q nanobind scikit-build-core pytest pytest-timeout mypy typing_extensions trustme paho-mqtt \
-  mkdocs-material mkdocstrings-python build
+  mkdocs-material mkdocstrings-python build watchfiles
 if [[ "${1:-}" == "--bench" || "${1:-}" == "--all" ]]; then
   .venv/bin/python -m pip install -q -r benchmarks/requirements.txt
 fi

@@ -12,6 +12,7 @@ from ._mongoose import __all__ as _native_all
 
 if TYPE_CHECKING:
     from .aio import AsyncManager
+    from .server import serve, serve_handler
 
 __version__ = "0.1.0"
 
@@ -25,4 +26,12 @@ def __getattr__(name: str) -> Any:
 
         globals()["AsyncManager"] = AsyncManager
         return AsyncManager
+    # [ext] pymongoose.serve(app, ...) and serve_handler(factory, url, workers=N): the
+    # production server of pymongoose.server (the `pymongoose serve` command), loaded on use.
+    if name in ("serve", "serve_handler"):
+        from . import server
+
+        value = getattr(server, name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'pymongoose' has no attribute {name!r}")
