@@ -851,6 +851,14 @@ def _reserve_port(host: str, port: int, listen: int = 0) -> tuple[socket.socket,
     return sock, sock.getsockname()[1]
 
 
+def _open_to_local_users(path: str) -> None:
+    """A Unix socket file is made read-write for everyone (like uvicorn), so a proxy running
+    as another user (nginx's www-data) can connect; restrict access with the permissions of
+    the directory holding it."""
+    if not path.startswith("@"):
+        os.chmod(path, 0o666)
+
+
 def _bind_unix(path: str, backlog: int | None) -> socket.socket:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     name = "\0" + path[1:] if path.startswith("@") else path
@@ -866,6 +874,7 @@ def _bind_unix(path: str, backlog: int | None) -> socket.socket:
             finally:
                 probe.close()
         sock.bind(name)
+        _open_to_local_users(path)
         sock.listen(backlog or socket.SOMAXCONN)
     except OSError as e:
         sock.close()
@@ -900,6 +909,8 @@ def run(config: Config) -> int:
 
 def _run_single(config: Config) -> int:
     def ready(listener: Any) -> None:
+        if config.uds is not None:
+            _open_to_local_users(config.uds)
         logger.info("Listening on %s (pid %d)", _listener_url(config, listener), os.getpid())
 
     hup = None
@@ -916,6 +927,11 @@ def _run_single(config: Config) -> int:
     finally:
         if hup is not None:
             signal.signal(signal.SIGHUP, hup)
+        if config.uds is not None and not config.uds.startswith("@"):
+            try:
+                os.unlink(config.uds)
+            except OSError:
+                pass
 
 
 def serve(app: Any = None, *, config: Config | None = None, **options: Any) -> int:

@@ -576,3 +576,107 @@ def test_sigterm_under_load_loses_no_request(serve, app, workers):
     assert code == 0
     assert client.counts["lost"] == 0, (client.counts, client.errors[:5])
     assert client.counts["ok"] >= 100 and client.counts["refused"] == 8
+
+
+# -- behind nginx ---------------------------------------------------------------------------------
+
+NGINX = "/usr/sbin/nginx"
+
+NGINX_CONF = """
+worker_processes 1;
+daemon off;
+pid {tmp}/nginx.pid;
+error_log {tmp}/error.log warn;
+events {{ worker_connections 256; }}
+http {{
+    access_log off;
+    client_body_temp_path {tmp}/body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    upstream app {{
+        server {upstream};
+        keepalive 8;
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://app;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto https;
+        }}
+        location /stream {{
+            proxy_pass http://app;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_buffering off;
+        }}
+    }}
+}}
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.skipif(not os.path.exists(NGINX), reason="nginx is not installed")
+@pytest.mark.parametrize("over", ["tcp", "unix"])
+def test_behind_nginx(serve, tmp_path, over):
+    import tempfile
+
+    # nginx's workers run as another user: the socket lives in a directory they can enter
+    shared = tempfile.mkdtemp(prefix="mg-serve-")
+    os.chmod(shared, 0o755)
+    sock_path = os.path.join(shared, "app.sock")
+    args = ["--uds", sock_path] if over == "unix" else ["--port", "0"]
+    s = serve("serve_apps:asgi_app", *args, "--proxy-headers", "--access-log").ready()
+    upstream = f"unix:{sock_path}" if over == "unix" else f"127.0.0.1:{s.port}"
+    port = _free_port()
+    (tmp_path / "nginx.conf").write_text(NGINX_CONF.format(tmp=tmp_path, upstream=upstream, port=port))
+    nginx = subprocess.Popen([NGINX, "-c", str(tmp_path / "nginx.conf"), "-e", str(tmp_path / "error.log")],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert nginx.poll() is None and time.monotonic() < deadline, nginx.stderr.read() if nginx.stderr else ""
+                time.sleep(0.02)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
+        clients = set()
+        for _ in range(5):
+            conn.request("GET", "/via-nginx", headers={"Host": "shop.example"})
+            resp = conn.getresponse()
+            body = resp.read()
+            assert resp.status == 200, (body, (tmp_path / "error.log").read_text(), s.lines)
+            info = json.loads(body)
+            # nginx's peer is trusted: the client, scheme and host nginx saw
+            assert info["client"][0] == "127.0.0.1" and info["scheme"] == "https"
+            assert info["host"] == "shop.example"
+            clients.add(tuple(info["client"]))
+        conn.request("GET", "/stream")
+        resp = conn.getresponse()
+        assert resp.read() == b"".join(b"part%d\n" % i for i in range(5))
+        conn.close()
+        # keep-alive upstream: the access log shows the requests on few backend connections
+        logged = [line for line in s.lines if '"GET /via-nginx HTTP/1.1" 200' in line]
+        assert len(logged) == 5
+        if over == "tcp":
+            peers = {re.search(r"127\.0\.0\.1:(\d+) - ", line) for line in logged}
+            assert peers  # client port is nginx's: X-Forwarded-For carries no port
+    finally:
+        nginx.terminate()
+        nginx.wait(timeout=10)
+    assert s.stop() == 0
+    if os.path.exists(sock_path):
+        os.unlink(sock_path)
+    os.rmdir(shared)
