@@ -3,6 +3,7 @@
 every §8.6 input, plus valid requests). Run from anywhere: python3 fuzz/gen_corpus.py"""
 import os
 import pathlib
+import zlib
 
 ROOT = pathlib.Path(__file__).resolve().parent / "corpus"
 H = b"Host: a\r\n"
@@ -347,6 +348,36 @@ MULTIPART = {
 }
 
 
+
+def zdeflate(data: bytes, bits: int = 15, level: int = 6) -> bytes:
+    """A permessage-deflate payload (RFC 7692 §7.2.1): sync flush, 00 00 ff ff removed."""
+    co = zlib.compressobj(level, wbits=-bits)
+    return (co.compress(data) + co.flush(zlib.Z_SYNC_FLUSH))[:-4]
+
+
+# fuzz_ws_deflate: byte 0 = limit/split knobs, byte 1 < 128: header values, >= 128: payload.
+WS_DEFLATE = {
+    "neg_default": b"\x00\x10permessage-deflate; client_max_window_bits",
+    "neg_all_params": b"\x7f\x20permessage-deflate; server_no_context_takeover; client_no_context_takeover; "
+                      b"server_max_window_bits=10; client_max_window_bits=9",
+    "neg_two_offers": b"\x13\x00permessage-deflate; server_max_window_bits=8, "
+                      b"permessage-deflate; client_max_window_bits=\"12\"",
+    "neg_multi_values": b"\x05\x01x-webkit-deflate-frame\npermessage-deflate\nfoo; a=\"b,c\"",
+    "neg_bad_quote": b"\x00\x00permessage-deflate; a=\"unterminated",
+    "neg_duplicate": b"\x00\x00permessage-deflate; server_no_context_takeover; server_no_context_takeover",
+    # RFC 7692 §7.2.3.1, §7.2.3.3, §7.2.3.4 and §7.2.3.6 examples.
+    "inf_hello": b"\x07\x80" + bytes([0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]),
+    "inf_stored": b"\x0f\x80" + bytes([0x00, 0x05, 0x00, 0xfa, 0xff]) + b"Hello\x00",
+    "inf_bfinal": b"\x87\x80" + bytes([0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00]),
+    "inf_empty": b"\x03\x80\x00",
+    "inf_text": b"\x7e\x90" + zdeflate(b"the quick brown fox jumps over the lazy dog " * 30),
+    "inf_window9": b"\x46\x90" + zdeflate(bytes(range(256)) * 8, bits=9),
+    "inf_bomb": b"\x02\xff" + zdeflate(bytes(1 << 20), level=9),
+    "inf_corrupt": b"\x07\x80\xff\xff\xff\xff",
+    "inf_stored_bad_len": b"\x07\x80\x00\x05\x00\x00\x00",
+}
+
+
 def write(dirname: str, table: dict) -> None:
     d = ROOT / dirname
     d.mkdir(parents=True, exist_ok=True)
@@ -364,5 +395,7 @@ if __name__ == "__main__":
     write("url", URL)
     write("match", MATCH)
     write("multipart", MULTIPART)
-    total = sum(map(len, (HTTP_REQUEST, CHUNKED, HTTP_RESPONSE, WS_FRAME, BASE64, JSON, URL, MATCH, MULTIPART)))
+    write("ws_deflate", WS_DEFLATE)
+    total = sum(map(len, (HTTP_REQUEST, CHUNKED, HTTP_RESPONSE, WS_FRAME, BASE64, JSON, URL, MATCH, MULTIPART,
+                          WS_DEFLATE)))
     print(f"wrote {total} seeds under {os.path.relpath(ROOT)}")

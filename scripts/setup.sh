@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DEB_PACKAGES=(g++ make cmake ninja-build pkg-config libgtest-dev clang libclang-rt-14-dev
-              curl wrk nginx-light valgrind libssl-dev openssl python3-venv procps chromium mosquitto)
+              curl wrk nginx-light valgrind libssl-dev zlib1g-dev openssl python3-venv procps chromium mosquitto)
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

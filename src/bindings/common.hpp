@@ -226,6 +226,9 @@ struct PyWsMessage {
 nb::object new_ws_message_view(const mg::WsMessage* msg);
 void invalidate_ws_view(PyObject* view);
 void bind_ws_message(nb::module_& m);
+// The `compression` keyword of ws_upgrade/ws_connect [ext] (ws_message.cpp): None or False
+// -> false (off); True -> defaults; a dict -> its options. TypeError/ValueError otherwise.
+bool parse_ws_compression(nb::handle obj, mg::ws::DeflateConfig& out);
 void invalidate_view(PyObject* view);
 
 }  // namespace pymg

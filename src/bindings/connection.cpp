@@ -391,16 +391,19 @@ void bind_connection(nb::module_& m) {
           nb::arg("message"), nb::arg("path"), nb::arg("extra_headers") = "", nb::arg("mime_types") = "", doc::Connection_serve_file)
       .def(
           "ws_upgrade",
-          [](PyConnection& pc, nb::handle msg, nb::handle extra) {
+          [](PyConnection& pc, nb::handle msg, nb::handle extra, nb::handle compression) {
             HeaderList list;
             if (!list.load(extra.ptr())) throw nb::python_error();
             if (!check_headers(list, false)) throw nb::python_error();
+            mg::ws::DeflateConfig z;
+            const bool deflate = parse_ws_compression(compression, z);
             LockedConnection locked(pc);
             const mg::HttpMessage* m = checked_message(msg);  // after the lock: the view may have expired
             mg::Connection* c = locked.get();
-            mg::ws::upgrade(c, *m, list.span());
+            mg::ws::upgrade(c, *m, list.span(), deflate ? &z : nullptr);
           },
-          nb::arg("message"), nb::arg("extra_headers").none() = nb::none(), doc::Connection_ws_upgrade)
+          nb::arg("message"), nb::arg("extra_headers").none() = nb::none(), nb::kw_only(),
+          nb::arg("compression").none() = nb::none(), doc::Connection_ws_upgrade)
       .def(
           "ws_send",
           [](PyConnection& pc, nb::handle data, long op) {

@@ -177,7 +177,17 @@ inline constexpr const char Connection_serve_file[] = R"DOC(Answer `message` wit
 inline constexpr const char Connection_ws_upgrade[] = R"DOC(Accept the WebSocket upgrade request `message`.
 
 Queues the `101` response and delivers `MG_EV_WS_OPEN` before returning. A request
-without `Sec-WebSocket-Key` gets a `426` instead.)DOC";
+without `Sec-WebSocket-Key` gets a `426` instead.
+
+`compression` [ext]: `True` or a dict of options accepts the client's
+permessage-deflate offer (RFC 7692); off when `None` or `False`. Options:
+`server_no_context_takeover` and `client_no_context_takeover` (bool: compress each
+message on its own / ask the client to), `server_max_window_bits` and
+`client_max_window_bits` (9-15; the client's is limited only when it offered the
+parameter), `level` (-1-9) and `mem_level` (1-9), zlib's settings for what we send.
+Unknown option → `ValueError("unknown compression option '<key>'")`, bad value →
+`ValueError("invalid value for compression option '<key>'")`. Without an offer, or
+when `extra_headers` has `Sec-WebSocket-Extensions`, nothing is compressed.)DOC";
 inline constexpr const char Connection_ws_send[] = R"DOC(Queue one WebSocket frame with opcode `op` (default `WEBSOCKET_OP_TEXT`).)DOC";
 inline constexpr const char Connection_http_chunk[] = R"DOC(Queue one chunk of a chunked response; an empty chunk ends the response.
 
@@ -329,7 +339,9 @@ Host names are resolved in the background; failures arrive as `MG_EV_ERROR` then
 inline constexpr const char Manager_ws_connect[] = R"DOC(Open a WebSocket client connection to `url` (`ws://...`).
 
 `MG_EV_WS_OPEN` follows a valid `101` response; a failed handshake gives
-`MG_EV_ERROR("ws handshake error")` and closes.)DOC";
+`MG_EV_ERROR("ws handshake error")` and closes. `compression` [ext]: `True` or a
+dict of options (those of `Connection.ws_upgrade`) offers permessage-deflate
+(RFC 7692); an answer outside the offer is a failed handshake.)DOC";
 inline constexpr const char Manager_mqtt_connect[] = R"DOC(Open an MQTT client connection to `url` (`mqtt://host:1883`, `mqtts://` for TLS).
 
 The CONNECT packet is queued at once and sent when the connection is up. An empty

@@ -584,13 +584,16 @@ void bind_manager(nb::module_& m) {
           nb::arg("url"), nb::arg("handler").none() = nb::none(), nb::kw_only(), nb::arg("http").none() = nb::none(), doc::Manager_connect)
       .def(
           "ws_connect",
-          [](PyManager& pm, const std::string& url, nb::handle handler) -> nb::object {
+          [](PyManager& pm, const std::string& url, nb::handle handler, nb::handle compression) -> nb::object {
             if (pm.freed.load()) raise_freed();
             check_callable(handler, "handler");
+            mg::ws::DeflateConfig z;
+            const bool deflate = parse_ws_compression(compression, z);
             return open_outbound(pm, handler, "Failed to create WebSocket connection to '" + url + "'",
-                                 [&](mg::Manager& e) { return mg::proto::ws_connect(e, url); });
+                                 [&](mg::Manager& e) { return mg::proto::ws_connect(e, url, deflate ? &z : nullptr); });
           },
-          nb::arg("url"), nb::arg("handler").none() = nb::none(), doc::Manager_ws_connect)
+          nb::arg("url"), nb::arg("handler").none() = nb::none(), nb::kw_only(),
+          nb::arg("compression").none() = nb::none(), doc::Manager_ws_connect)
       .def(
           "mqtt_connect",
           [](PyManager& pm, const std::string& url, nb::handle handler, nb::handle client_id, nb::handle username,

@@ -18,6 +18,39 @@ nb::object new_ws_message_view(const mg::WsMessage* msg) {
 
 void invalidate_ws_view(PyObject* view) { nb::inst_ptr<PyWsMessage>(view)->m = nullptr; }
 
+bool parse_ws_compression(nb::handle obj, mg::ws::DeflateConfig& out) {
+  out = mg::ws::DeflateConfig{};
+  if (obj.is_none() || obj.ptr() == Py_False) return false;
+  if (obj.ptr() == Py_True) return true;
+  if (!PyDict_Check(obj.ptr())) throw nb::type_error("compression must be a bool or a dict");
+  PyObject *k, *v;
+  Py_ssize_t pos = 0;
+  while (PyDict_Next(obj.ptr(), &pos, &k, &v)) {
+    std::string key = PyUnicode_Check(k) ? PyUnicode_AsUTF8(k) : "";
+    std::string invalid = "invalid value for compression option '" + key + "'";
+    auto flag = [&](bool& field) {
+      if (!PyBool_Check(v)) throw nb::value_error(invalid.c_str());
+      field = v == Py_True;
+    };
+    auto number = [&](long lo, long hi) {
+      if (PyBool_Check(v) || !PyLong_Check(v)) throw nb::value_error(invalid.c_str());
+      int overflow = 0;
+      long n = PyLong_AsLongAndOverflow(v, &overflow);
+      if (overflow || n < lo || n > hi) throw nb::value_error(invalid.c_str());
+      return n;
+    };
+    if (key == "server_no_context_takeover") flag(out.server_no_context_takeover);
+    else if (key == "client_no_context_takeover") flag(out.client_no_context_takeover);
+    // 9..15: zlib cannot compress with an 8-bit window (RFC 7692 §7.1.2 allows 8).
+    else if (key == "server_max_window_bits") out.server_max_window_bits = static_cast<uint8_t>(number(9, 15));
+    else if (key == "client_max_window_bits") out.client_max_window_bits = static_cast<uint8_t>(number(9, 15));
+    else if (key == "level") out.level = static_cast<int8_t>(number(-1, 9));
+    else if (key == "mem_level") out.mem_level = static_cast<uint8_t>(number(1, 9));
+    else throw nb::value_error(("unknown compression option '" + key + "'").c_str());
+  }
+  return true;
+}
+
 void bind_ws_message(nb::module_& m) {
   nb::class_<PyWsMessage>(m, "WsMessage", doc::WsMessage, nb::is_final())
       .def(nb::new_([]() { return PyWsMessage{}; }))

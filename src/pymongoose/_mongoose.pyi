@@ -15,6 +15,16 @@ _HeaderArg = Mapping[Any, Any] | Iterable[tuple[Any, Any]] | None
 _Address = tuple[str, int, bool]
 _T = TypeVar("_T")
 
+class _WsCompressionOptions(TypedDict, total=False):
+    server_no_context_takeover: bool
+    client_no_context_takeover: bool
+    server_max_window_bits: int
+    client_max_window_bits: int
+    level: int
+    mem_level: int
+
+_WsCompression = bool | _WsCompressionOptions | None
+
 class _MultipartPart(TypedDict):
     name: str
     filename: str
@@ -535,11 +545,23 @@ class Connection:
         self, message: HttpMessage, path: str, extra_headers: str = "", mime_types: str = ""
     ) -> None:
         """Answer `message` with the file at `path`, whatever its URI (same rules as `serve_dir`)."""
-    def ws_upgrade(self, message: HttpMessage, extra_headers: _HeaderArg = None) -> None:
+    def ws_upgrade(
+        self, message: HttpMessage, extra_headers: _HeaderArg = None, *, compression: _WsCompression = None
+    ) -> None:
         """Accept the WebSocket upgrade request `message`.
 
         Queues the `101` response and delivers `MG_EV_WS_OPEN` before returning. A request
         without `Sec-WebSocket-Key` gets a `426` instead.
+
+        `compression` [ext]: `True` or a dict of options accepts the client's
+        permessage-deflate offer (RFC 7692); off when `None` or `False`. Options:
+        `server_no_context_takeover` and `client_no_context_takeover` (bool: compress each
+        message on its own / ask the client to), `server_max_window_bits` and
+        `client_max_window_bits` (9-15; the client's is limited only when it offered the
+        parameter), `level` (-1-9) and `mem_level` (1-9), zlib's settings for what we send.
+        Unknown option → `ValueError("unknown compression option '<key>'")`, bad value →
+        `ValueError("invalid value for compression option '<key>'")`. Without an offer, or
+        when `extra_headers` has `Sec-WebSocket-Extensions`, nothing is compressed.
         """
     def ws_send(self, data: _BytesLike, op: int = 1) -> None:
         """Queue one WebSocket frame with opcode `op` (default `WEBSOCKET_OP_TEXT`)."""
@@ -825,11 +847,15 @@ class Manager:
         Host names are resolved in the background; failures arrive as `MG_EV_ERROR` then
         `MG_EV_CLOSE`.
         """
-    def ws_connect(self, url: str, handler: _Handler | None = None) -> Connection:
+    def ws_connect(
+        self, url: str, handler: _Handler | None = None, *, compression: _WsCompression = None
+    ) -> Connection:
         """Open a WebSocket client connection to `url` (`ws://...`).
 
         `MG_EV_WS_OPEN` follows a valid `101` response; a failed handshake gives
-        `MG_EV_ERROR("ws handshake error")` and closes.
+        `MG_EV_ERROR("ws handshake error")` and closes. `compression` [ext]: `True` or a
+        dict of options (those of `Connection.ws_upgrade`) offers permessage-deflate
+        (RFC 7692); an answer outside the offer is a failed handshake.
         """
     def mqtt_connect(
         self,

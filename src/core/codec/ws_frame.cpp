@@ -23,6 +23,7 @@ namespace mg::ws {
 namespace {
 
 constexpr std::string_view kErrRsv = "WS protocol error: RSV bits set";
+constexpr std::string_view kErrRsv1 = "WS protocol error: RSV1 on a control frame or continuation";
 constexpr std::string_view kErrUnknownOp = "unknown WS op";
 constexpr std::string_view kErrControlFragmented = "WS protocol error: fragmented control frame";
 constexpr std::string_view kErrControlTooLong = "WS protocol error: control frame too long";
@@ -46,7 +47,7 @@ inline bool known_opcode(uint8_t op) {
 }  // namespace
 
 HeaderResult parse_header(std::string_view in, FrameHeader& out, bool expect_masked,
-                          uint64_t max_payload) {
+                          uint64_t max_payload, uint8_t allowed_rsv) {
   out = FrameHeader{};
   const auto* b = reinterpret_cast<const unsigned char*>(in.data());
   const size_t n = in.size();
@@ -55,10 +56,13 @@ HeaderResult parse_header(std::string_view in, FrameHeader& out, bool expect_mas
   out.fin = (b[0] & 0x80) != 0;
   out.rsv = static_cast<uint8_t>((b[0] >> 4) & 0x07);
   out.opcode = static_cast<uint8_t>(b[0] & 0x0F);
-  // Without negotiated extensions, RSV bits must be zero (§5.2).
-  if (out.rsv != 0) return error(kProtocolError, kErrRsv);
+  // RSV bits are zero unless a negotiated extension defines them (RFC 6455 §5.2).
+  if (out.rsv & ~allowed_rsv) return error(kProtocolError, kErrRsv);
   if (!known_opcode(out.opcode)) return error(kProtocolError, kErrUnknownOp);
   const bool control = (out.opcode & 0x08) != 0;
+  // permessage-deflate's "Per-Message Compressed" bit is only on the first frame of a
+  // data message: never on control frames or continuations (RFC 7692 §6).
+  if ((out.rsv & kRsv1) && (control || out.opcode == kContinue)) return error(kProtocolError, kErrRsv1);
   // Control frames must not be fragmented (§5.5).
   if (control && !out.fin) return error(kProtocolError, kErrControlFragmented);
   if (n < 2) return HeaderResult{};

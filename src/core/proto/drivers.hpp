@@ -1,6 +1,7 @@
 // Private to the proto layer: how its drivers reach each other and their shared state.
 #pragma once
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -8,6 +9,7 @@
 
 #include "mg/http_parser.hpp"
 #include "mg/manager.hpp"
+#include "mg/ws_deflate.hpp"
 
 namespace mg::proto {
 
@@ -25,11 +27,24 @@ HttpShared& http_shared(Manager& m);
 
 std::unique_ptr<Driver> make_raw_driver();
 std::unique_ptr<Driver> make_http_server_driver();
-std::unique_ptr<Driver> make_http_client_driver(std::string ws_accept);
-std::unique_ptr<Driver> make_ws_driver(BlockPool* pool);
+// ws_connect: `ws_accept` is the key the 101 must carry, `compression` what we offered.
+std::unique_ptr<Driver> make_http_client_driver(std::string ws_accept,
+                                                std::optional<ws::DeflateConfig> compression = std::nullopt);
+// How a WebSocket connection compresses once permessage-deflate is agreed (RFC 7692).
+struct WsCompression {
+  int window_bits = 15;              // our compressor's window
+  bool no_context_takeover = false;  // our compressor resets per message
+  bool peer_no_context_takeover = false;
+  int level = -1;
+  int mem_level = 8;
+};
+WsCompression ws_compression(const ws::DeflateParams& agreed, const ws::DeflateConfig& cfg, bool server);
+// `z` nullptr: no extension.
+std::unique_ptr<Driver> make_ws_driver(BlockPool* pool, const WsCompression* z = nullptr);
 // MQTT clients (`client`) and the children of MQTT listeners; `version` 4 or 5.
 std::unique_ptr<Driver> make_mqtt_driver(bool client, int version);
 // The client's upgrade request for `url`; sets `accept` to the key the 101 must carry.
-std::string ws_client_request(std::string_view url, std::string& accept);
+// With `compression`, it offers permessage-deflate.
+std::string ws_client_request(std::string_view url, std::string& accept, const ws::DeflateConfig* compression);
 
 }  // namespace mg::proto

@@ -33,7 +33,8 @@ std::string_view header_value(const http::Response& r, std::string_view name) {
 class HttpClientDriver final : public Driver {
  public:
   static constexpr char kTag = 0;
-  explicit HttpClientDriver(std::string accept) : Driver(&kTag), ws_accept(std::move(accept)) {
+  HttpClientDriver(std::string accept, std::optional<ws::DeflateConfig> z)
+      : Driver(&kTag), ws_accept(std::move(accept)), ws_offer(z) {
     ws_handshake = !ws_accept.empty();
   }
   void on_data(Connection& c) override;
@@ -45,6 +46,7 @@ class HttpClientDriver final : public Driver {
   size_t scanned = 0;
   http::BodyFraming body;
   std::string ws_accept;      // the Sec-WebSocket-Accept we expect
+  std::optional<ws::DeflateConfig> ws_offer;  // permessage-deflate offered with the upgrade
 };
 
 void HttpClientDriver::on_data(Connection& c) {
@@ -76,9 +78,24 @@ void HttpClientDriver::on_data(Connection& c) {
         // RFC 6455 §4.1: only a 101 with the matching accept key completes the upgrade.
         if (resp.status != 101 || header_value(resp, "Sec-WebSocket-Accept") != ws_accept)
           return mgr.error(&c, "ws handshake error");
+        // RFC 6455 §4.1, RFC 7692 §7.1: an extension answer we did not ask for, or one
+        // outside our offer, fails the connection.
+        std::string_view values[16];
+        size_t nvalues = 0;
+        for (size_t i = 0; i < resp.num_headers; i++) {
+          if (!iequals(resp.headers[i].name, "Sec-WebSocket-Extensions")) continue;
+          if (nvalues == std::size(values)) return mgr.error(&c, "ws handshake error");
+          values[nvalues++] = resp.headers[i].value;
+        }
+        ws::DeflateParams agreed;
+        ws::DeflateAnswer answer =
+            ws::check_deflate_response(std::span(values, nvalues), ws_offer ? &*ws_offer : nullptr, agreed);
+        if (answer == ws::DeflateAnswer::Invalid) return mgr.error(&c, "ws handshake error");
+        std::optional<WsCompression> z;
+        if (answer == ws::DeflateAnswer::Accepted) z = ws_compression(agreed, *ws_offer, false);
         c.rx.consume(resp.head_len);
         c.is_websocket = true;
-        mgr.replace_driver(&c, make_ws_driver(&mgr.pool()));
+        mgr.replace_driver(&c, make_ws_driver(&mgr.pool(), z ? &*z : nullptr));
         HttpMessage m = response_message(resp, in, {});
         mgr.emit(&c, EV_WS_OPEN, &m);
         if (c.is_closed) return;
@@ -132,8 +149,8 @@ void HttpClientDriver::on_eof(Connection& c) {
 
 }  // namespace
 
-std::unique_ptr<Driver> make_http_client_driver(std::string ws_accept) {
-  return std::make_unique<HttpClientDriver>(std::move(ws_accept));
+std::unique_ptr<Driver> make_http_client_driver(std::string ws_accept, std::optional<ws::DeflateConfig> compression) {
+  return std::make_unique<HttpClientDriver>(std::move(ws_accept), compression);
 }
 
 }  // namespace mg::proto

@@ -2,6 +2,7 @@
 // frames, close handshake and limits (spec §6.7).
 #include <algorithm>
 #include <charconv>
+#include <optional>
 #include <string>
 
 #include "drivers.hpp"
@@ -10,6 +11,8 @@
 #include "mg/proto.hpp"
 #include "mg/random.hpp"
 #include "mg/url.hpp"
+#include "mg/ws_compress.hpp"
+#include "mg/ws_deflate.hpp"
 #include "mg/ws_frame.hpp"
 
 namespace mg::proto {
@@ -56,7 +59,13 @@ bool valid_close_payload(std::string_view data) {
 class WsDriver final : public Driver {
  public:
   static constexpr char kTag = 0;
-  explicit WsDriver(BlockPool* pool) : Driver(&kTag), frag(pool) {}
+  WsDriver(BlockPool* pool, const WsCompression* z) : Driver(&kTag), frag(pool) {
+    if (z) {
+      deflater = std::make_unique<ws::Deflater>(z->window_bits, z->no_context_takeover, z->level, z->mem_level);
+      inflater = std::make_unique<ws::Inflater>();
+      peer_no_context_takeover = z->peer_no_context_takeover;
+    }
+  }
   void on_data(Connection& c) override;
   uint64_t deadline(const Connection& c) const override { return close_sent ? close_deadline : 0; }
   void on_timeout(Connection& c) override {
@@ -64,14 +73,34 @@ class WsDriver final : public Driver {
       c.mgr->mark_closing(&c);  // the peer never answered our close frame
   }
   void fail(Connection& c, uint16_t code, std::string_view err);
+  // Decompresses a frame of a compressed message into `frag` (and the tail on its last
+  // frame); false after failing the connection (1009 too big, 1007 bad data).
+  bool inflate(Connection& c, std::string_view data, bool fin, uint64_t max_msg);
 
   bool close_sent = false;     // we sent a close frame: the peer's close is not echoed
   uint64_t close_deadline = 0;
   uint8_t frag_opcode = 0;     // first opcode of the fragmented message being assembled
-  Buffer frag;                 // fragments of a message being reassembled
+  bool frag_compressed = false;  // that message had RSV1: `frag` holds its decompressed bytes
+  Buffer frag;                 // fragments of a message being reassembled (decompressed)
+  // permessage-deflate (RFC 7692), when negotiated: our compressor and the peer's stream.
+  std::unique_ptr<ws::Deflater> deflater;
+  std::unique_ptr<ws::Inflater> inflater;
+  bool peer_no_context_takeover = false;
 };
 
-std::unique_ptr<Driver> make_ws_driver(BlockPool* pool) { return std::make_unique<WsDriver>(pool); }
+std::unique_ptr<Driver> make_ws_driver(BlockPool* pool, const WsCompression* z) {
+  return std::make_unique<WsDriver>(pool, z);
+}
+
+WsCompression ws_compression(const ws::DeflateParams& p, const ws::DeflateConfig& cfg, bool server) {
+  WsCompression z;
+  z.window_bits = server ? p.server_max_window_bits : p.client_max_window_bits;
+  z.no_context_takeover = server ? p.server_no_context_takeover : p.client_no_context_takeover;
+  z.peer_no_context_takeover = server ? p.client_no_context_takeover : p.server_no_context_takeover;
+  z.level = cfg.level;
+  z.mem_level = cfg.mem_level;
+  return z;
+}
 
 namespace {
 
@@ -93,7 +122,7 @@ void write_frame(Connection* c, uint8_t first_byte, std::string_view payload) {
 
 }  // namespace
 
-std::string ws_client_request(std::string_view url_text, std::string& accept) {
+std::string ws_client_request(std::string_view url_text, std::string& accept, const ws::DeflateConfig* compression) {
   url::Parts parts = url::split(url_text);
   uint8_t nonce[16];
   random_fill(nonce, sizeof nonce);
@@ -105,7 +134,13 @@ std::string ws_client_request(std::string_view url_text, std::string& accept) {
   req.append("Upgrade: websocket\r\nHost: ").append(parts.host);
   if (!parts.port_text.empty()) req.append(":").append(parts.port_text);
   req.append("\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ");
-  req.append(key).append("\r\n\r\n");
+  req.append(key).append("\r\n");
+  if (compression) {
+    char offer[ws::kDeflateHeaderMax];
+    size_t n = ws::format_deflate_offer(*compression, offer);
+    req.append("Sec-WebSocket-Extensions: ").append(offer, n).append("\r\n");
+  }
+  req.append("\r\n");
   return req;
 }
 
@@ -114,8 +149,25 @@ void WsDriver::fail(Connection& c, uint16_t code, std::string_view err) {
   write_frame(&c, 0x80 | ws::kClose, std::string_view(payload, 2));
   close_sent = true;
   c.rx.clear();  // nothing after a protocol error is interpreted
+  frag_opcode = 0;
+  frag.clear();  // a message refused while decompressing gives its memory back now
+  frag.release();
   c.mgr->drain(&c);
   c.mgr->emit(&c, EV_ERROR, &err);
+}
+
+bool WsDriver::inflate(Connection& c, std::string_view data, bool fin, uint64_t max_msg) {
+  const size_t limit = static_cast<size_t>(std::min<uint64_t>(max_msg, SIZE_MAX - 1));
+  ws::Inflater::Result r = inflater->feed(data, frag, limit);
+  if (r == ws::Inflater::Result::Ok && fin) {
+    r = inflater->finish(frag, limit);
+    if (peer_no_context_takeover) inflater->reset();  // RFC 7692 §7.1.1: nothing refers back
+  }
+  if (r == ws::Inflater::Result::Ok) return true;
+  inflater->reset();
+  if (r == ws::Inflater::Result::TooBig) fail(c, 1009, "MG_MAX_RECV_SIZE");  // RFC 7692 §8.1
+  else fail(c, 1007, "WS protocol error: invalid compressed data");
+  return false;
 }
 
 void WsDriver::on_data(Connection& c) {
@@ -133,10 +185,15 @@ void WsDriver::on_data(Connection& c) {
     ws::FrameHeader h;
     const uint64_t assembled = frag_opcode ? frag.size() : 0;
     const uint64_t room = max_msg > assembled ? max_msg - assembled : 0;
+    // A compressed frame may be slightly larger than what it decompresses to (stored
+    // blocks: 5 bytes per 64 KiB); the decompressed size is checked while inflating.
+    const uint64_t zroom = inflater ? room + (room >> 10) + 64 : room;
     // Control frames (<= 125 bytes, checked by the codec) may interleave a message that
     // already fills max_ws_message; only data frames count against it.
-    ws::HeaderResult r = ws::parse_header(std::string_view(base, avail), h, server, std::max<uint64_t>(room, 125));
-    if (r.status == ws::Status::Complete && h.opcode < ws::kClose && h.payload_len > room)
+    ws::HeaderResult r = ws::parse_header(std::string_view(base, avail), h, server, std::max<uint64_t>(zroom, 125),
+                                          inflater ? ws::kRsv1 : 0);
+    const bool compressed = h.opcode == ws::kContinue ? frag_compressed : (h.rsv & ws::kRsv1) != 0;
+    if (r.status == ws::Status::Complete && h.opcode < ws::kClose && h.payload_len > (compressed ? zroom : room))
       return fail(c, 1009, "MG_MAX_RECV_SIZE");
     if (r.status == ws::Status::Incomplete) break;
     if (r.status == ws::Status::Error) {
@@ -158,6 +215,24 @@ void WsDriver::on_data(Connection& c) {
       case ws::kText:
       case ws::kBinary:
         if (frag_opcode) return fail(c, 1002, "WS protocol error: new data frame inside a fragmented message");
+        if (compressed) {
+          // RFC 7692 §7.2.2: decompressed as it arrives, into `frag`, never beyond max_ws_message.
+          frag.clear();
+          if (!inflate(c, data, h.fin, max_msg)) return;
+          if (h.fin) {
+            std::string_view whole = frag.view();
+            if (h.opcode == ws::kText && !ws::valid_utf8(whole)) return fail(c, 1007, "WS protocol error: invalid UTF-8");
+            WsMessage m{whole, static_cast<uint8_t>(0x80 | h.opcode)};
+            mgr.emit(&c, EV_WS_MSG, &m);
+            if (c.is_closed) return;
+            frag.clear();
+            frag.release();
+          } else {
+            frag_opcode = h.opcode;
+            frag_compressed = true;
+          }
+          break;
+        }
         if (h.fin) {
           if (h.opcode == ws::kText && !ws::valid_utf8(data))
             return fail(c, 1007, "WS protocol error: invalid UTF-8");  // RFC 6455 §8.1
@@ -165,13 +240,18 @@ void WsDriver::on_data(Connection& c) {
           mgr.emit(&c, EV_WS_MSG, &m);
         } else {
           frag_opcode = h.opcode;
+          frag_compressed = false;
           frag.clear();
           frag.append(data);
         }
         break;
       case ws::kContinue: {
         if (!frag_opcode) return fail(c, 1002, "WS protocol error: continuation without start");
-        frag.append(data);
+        if (frag_compressed) {
+          if (!inflate(c, data, h.fin, max_msg)) return;
+        } else {
+          frag.append(data);
+        }
         mgr.emit(&c, EV_WS_CTL);
         if (c.is_closed || c.is_closing) return;
         if (h.fin) {
@@ -218,7 +298,8 @@ namespace mg::ws {
 
 using proto::WsDriver;
 
-void upgrade(Connection* c, const HttpMessage& req, std::span<const http::Header> extra) {
+void upgrade(Connection* c, const HttpMessage& req, std::span<const http::Header> extra,
+             const DeflateConfig* compression) {
   std::string_view key = proto::find_value(req, "Sec-WebSocket-Key");
   if (key.empty()) {
     static const http::Header kPlain[] = {{"Content-Type", "text/plain"}};
@@ -239,20 +320,50 @@ void upgrade(Connection* c, const HttpMessage& req, std::span<const http::Header
     while (!first.empty() && (first.back() == ' ' || first.back() == '\t')) first.remove_suffix(1);
     head.append("Sec-WebSocket-Protocol: ").append(first).append("\r\n");
   }
+  // permessage-deflate (RFC 7692 §7.1) when enabled, unless the application answered
+  // the extension offer itself.
+  std::optional<proto::WsCompression> z;
+  if (compression && !proto::has_header(extra, "Sec-WebSocket-Extensions")) {
+    std::string_view values[16];
+    size_t nvalues = 0;
+    for (size_t i = 0; i < req.num_headers && nvalues < std::size(values); i++)
+      if (http::iequals(req.headers[i].name, "Sec-WebSocket-Extensions")) values[nvalues++] = req.headers[i].value;
+    DeflateParams agreed;
+    if (negotiate_deflate(std::span(values, nvalues), *compression, agreed)) {
+      char answer[kDeflateHeaderMax];
+      size_t n = format_deflate_response(agreed, answer);
+      head.append("Sec-WebSocket-Extensions: ").append(answer, n).append("\r\n");
+      z = proto::ws_compression(agreed, *compression, true);
+    }
+  }
   head.append("\r\n");
   Manager& mgr = *c->mgr;
   c->tx().append(head);
   mgr.output_queued(c);
   // The response is complete; the connection stays open with a new protocol.
-  mgr.replace_driver(c, proto::make_ws_driver(&mgr.pool()));
+  mgr.replace_driver(c, proto::make_ws_driver(&mgr.pool(), z ? &*z : nullptr));
   c->is_websocket = true;
   c->idle_since = mgr.now();
   mgr.emit(c, EV_WS_OPEN, &req);
 }
 
 void send(Connection* c, std::string_view data, int op) {
-  proto::write_frame(c, static_cast<uint8_t>(0x80 | (op & 0x0f)), data);
   WsDriver* d = driver_as<WsDriver>(c->driver.get());
+  const int code = op & 0x0f;
+  // RFC 7692 §6: data messages are compressed (RSV1 on their frame) once negotiated; an
+  // empty one goes out as it is (§6.1 lets any message be sent uncompressed).
+  if (d && d->deflater && (code == ws::kText || code == ws::kBinary) && !data.empty()) {
+    Buffer z(&c->mgr->pool());
+    if (d->deflater->compress(data, z)) {
+      proto::write_frame(c, static_cast<uint8_t>(0x80 | 0x40 | code), z.view());
+      return;
+    }
+    // zlib ran out of memory: the stream's state is unknown, so no further message can
+    // be compressed against it; fail like any other resource error.
+    c->mgr->error(c, "WS compression failed");
+    return;
+  }
+  proto::write_frame(c, static_cast<uint8_t>(0x80 | code), data);
   if ((op & 0x0f) == ws::kClose && d && !d->close_sent) {
     const uint64_t timeout = c->mgr->limits().ws_close_timeout_ms;
     d->close_sent = true;  // wait for the peer's close, at most ws_close_timeout

@@ -20,6 +20,9 @@ struct FrameHeader {
   size_t header_len = 0;    // 2..14 bytes
 };
 
+// RSV bits as FrameHeader::rsv holds them: RSV1 is permessage-deflate's "compressed" bit.
+inline constexpr uint8_t kRsv1 = 0x4;
+
 enum class Status : uint8_t { Complete, Incomplete, Error };
 
 struct HeaderResult {
@@ -29,13 +32,15 @@ struct HeaderResult {
 };
 
 // Parses the header at the start of `in`. Validates (RFC 6455 §5.2, §5.5): RSV bits
-// zero; known opcode (else Error with error "unknown WS op" and close_code 1002 — the
+// zero except those in `allowed_rsv` (kRsv1 once permessage-deflate is negotiated; RSV1
+// is then refused on control frames and continuations, RFC 7692 §6); known opcode (else Error with error "unknown WS op" and close_code 1002 — the
 // caller formats the number from out.opcode); control frames FIN set and payload <= 125;
 // minimal-length encoding is not required (accepted); 64-bit length with the top bit
 // clear; masking: `expect_masked` true on a server (unmasked -> 1002), false on a client
 // (masked -> 1002); payload_len > max_payload -> Error, 1009, "MG_MAX_RECV_SIZE"
 // (checked from the header alone, before any payload is buffered).
-HeaderResult parse_header(std::string_view in, FrameHeader& out, bool expect_masked, uint64_t max_payload);
+HeaderResult parse_header(std::string_view in, FrameHeader& out, bool expect_masked, uint64_t max_payload,
+                          uint8_t allowed_rsv = 0);
 
 // XORs `data` with the mask, `offset` being the position of data[0] in the payload
 // (so unmasking can resume across partial reads).

@@ -10,6 +10,7 @@
 #include "mg/manager.hpp"
 #include "mg/mqtt.hpp"
 #include "mg/static_files.hpp"
+#include "mg/ws_deflate.hpp"
 
 namespace mg::proto {
 
@@ -18,8 +19,9 @@ namespace mg::proto {
 Connection* listen(Manager& m, std::string_view url, bool http, const net::ListenOptions& opts = {});
 // Outbound HTTP client (http) or raw TCP connection; nullptr for a bad URL.
 Connection* connect(Manager& m, std::string_view url, bool http);
-// Outbound WebSocket: an HTTP client that sends the upgrade request (spec §6.7.4).
-Connection* ws_connect(Manager& m, std::string_view url);
+// Outbound WebSocket: an HTTP client that sends the upgrade request (spec §6.7.4);
+// with `compression` the request offers permessage-deflate (RFC 7692).
+Connection* ws_connect(Manager& m, std::string_view url, const ws::DeflateConfig* compression = nullptr);
 // MQTT client: CONNECT queued at once (an empty client id becomes a random one).
 Connection* mqtt_connect(Manager& m, std::string_view url, const mqtt::ConnectOpts& opts);
 // Listener whose children parse MQTT packets (not a broker, spec §3.1).
@@ -45,7 +47,10 @@ namespace mg::ws {
 
 // Server side: completes the handshake for `req` (spec §6.7.1) and delivers WS_OPEN.
 // `extra` must be validated by the caller. No Sec-WebSocket-Key: 426 and drain.
-void upgrade(Connection* c, const HttpMessage& req, std::span<const http::Header> extra);
+// `compression`: accept a permessage-deflate offer (RFC 7692) within these settings,
+// unless `extra` carries Sec-WebSocket-Extensions (the application's own answer).
+void upgrade(Connection* c, const HttpMessage& req, std::span<const http::Header> extra,
+             const DeflateConfig* compression = nullptr);
 // One final frame with opcode `op` (masked on client connections).
 void send(Connection* c, std::string_view data, int op);
 
