@@ -41,6 +41,19 @@ fi
 if [[ "${1:-}" == "--bench" || "${1:-}" == "--all" ]]; then
   .venv/bin/python -m pip install -q -r benchmarks/requirements.txt
 fi
+# Autobahn|Testsuite's wstest (tests/python/test_autobahn.py, scripts/autobahn.py) runs on
+# Python 2.7 only: it goes into .venv-autobahn when a python2.7 exists (pyenv's, for
+# example); without one the Autobahn test skips.
+if [[ ! -x .venv-autobahn/bin/wstest ]]; then
+  PY27=$(ls "$HOME"/.pyenv/versions/2.7*/bin/python2.7 2>/dev/null | head -n 1 || true)
+  [[ -z "$PY27" ]] && PY27=$(command -v python2.7 || true)
+  if [[ -n "$PY27" ]] && "$PY27" -c 'import sys; assert sys.version_info[:2] == (2, 7)' 2>/dev/null; then
+    { "$PY27" -m virtualenv --version >/dev/null 2>&1 || "$PY27" -m pip install -q virtualenv >/dev/null 2>&1; } &&
+      "$PY27" -m virtualenv -q .venv-autobahn >/dev/null 2>&1 &&
+      .venv-autobahn/bin/pip install -q autobahntestsuite==25.10.1 >/dev/null 2>&1 ||
+      echo "setup: could not install autobahntestsuite into .venv-autobahn (its test will skip)" >&2
+  fi
+fi
 # Editable install; the CMake build directory under build/ makes rebuilds incremental.
 # The distribution was renamed to pymongoose-cpp: an old editable "pymongoose" dist in this
 # venv would shadow it.
