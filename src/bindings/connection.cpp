@@ -61,6 +61,9 @@ class HeaderList {
   }
 
   void add_static(std::string_view name, std::string_view value) { push(nullptr, nullptr, {name, value}); }
+  // Bytes names and values are taken as they are (ASGI's header pairs); otherwise, as in
+  // the compatible API, anything that is not a str goes through str().
+  void accept_bytes() { accept_bytes_ = true; }
 
   std::span<const mg::http::Header> span() const {
     return use_heap_ ? std::span<const mg::http::Header>(heap_)
@@ -86,10 +89,17 @@ class HeaderList {
   }
 
  private:
+  bool text_of(PyObject* o, std::string_view& out, nb::object& keep) {
+    if (accept_bytes_ && PyBytes_Check(o)) {
+      out = {PyBytes_AS_STRING(o), static_cast<size_t>(PyBytes_GET_SIZE(o))};
+      return true;
+    }
+    return str_utf8(o, out, keep);
+  }
   bool add(PyObject* k, PyObject* v) {
     mg::http::Header h;
     nb::object kk, vk;
-    if (!str_utf8(k, h.name, kk) || !str_utf8(v, h.value, vk)) return false;
+    if (!text_of(k, h.name, kk) || !text_of(v, h.value, vk)) return false;
     PyObject* kname = kk.is_valid() ? kk.ptr() : k;
     PyObject* vname = vk.is_valid() ? vk.ptr() : v;
     if (kk.is_valid()) keep_.push_back(std::move(kk));
@@ -115,6 +125,7 @@ class HeaderList {
   }
 
   std::array<mg::http::Header, 8> inline_{};
+  bool accept_bytes_ = false;
   size_t count_ = 0;
   bool use_heap_ = false;
   std::vector<mg::http::Header> heap_;
@@ -291,6 +302,14 @@ void bind_connection(nb::module_& m) {
       .def_prop_ro("is_closing", [](PyConnection& pc) { return !pc.c || pc.c->is_closing; }, doc::Connection_is_closing)
       .def_prop_ro("is_draining", [](PyConnection& pc) { return pc.c && pc.c->is_draining && !pc.c->is_closed; }, doc::Connection_is_draining)
       .def_prop_ro("is_full", [](PyConnection& pc) { return pc.c && pc.c->is_full; }, doc::Connection_is_full)
+      .def_prop_rw(
+          "paused", [](PyConnection& pc) { return pc.c && !pc.c->is_closed && pc.c->app_paused; },
+          [](PyConnection& pc, bool paused) {
+            if (!pc.c || pc.c->is_closed) return;
+            EngineLock lock(engine_of(pc));
+            if (pc.c && !pc.c->is_closed) engine_of(pc).set_app_paused(pc.c, paused);
+          },
+          doc::Connection_paused)
       .def_prop_ro("is_readable", [](PyConnection& pc) { return pc.c && pc.c->is_readable; }, doc::Connection_is_readable)
       .def_prop_ro("is_writable", [](PyConnection& pc) { return pc.c && pc.c->is_writable; }, doc::Connection_is_writable)
       .def_prop_ro("local_addr", [](PyConnection& pc) -> nb::object { return pc.c ? address_tuple(pc.c->local) : nb::none(); }, doc::Connection_local_addr)
@@ -349,6 +368,32 @@ void bind_connection(nb::module_& m) {
             do_reply(pc, code, body, list);
           },
           nb::arg("status_code"), nb::arg("body") = nb::bytes("", 0), nb::arg("headers").none() = nb::none(), doc::Connection_reply)
+      .def(
+          "http_respond",
+          [](PyConnection& pc, nb::handle status, nb::handle headers, nb::handle body, bool more) {
+            int code = checked_status(status);
+            HeaderList list;
+            list.accept_bytes();
+            if (!list.load(headers.ptr())) throw nb::python_error();
+            ByteView b;
+            if (!b.load(body.ptr(), "body")) throw nb::python_error();
+            if (!check_headers(list, false)) throw nb::python_error();
+            LockedConnection locked(pc);
+            if (!mg::http::respond(locked.get(), code, list.span(), b.view(), more))
+              throw std::runtime_error("http_respond() needs an HTTP server connection with no response in progress");
+          },
+          nb::arg("status_code"), nb::arg("headers").none() = nb::none(), nb::arg("body") = nb::bytes("", 0),
+          nb::kw_only(), nb::arg("more") = false, doc::Connection_http_respond)
+      .def(
+          "http_respond_body",
+          [](PyConnection& pc, nb::handle data, bool more) {
+            ByteView b;
+            if (!b.load(data.ptr(), "data")) throw nb::python_error();
+            LockedConnection locked(pc);
+            if (!mg::http::respond_body(locked.get(), b.view(), more))
+              throw std::runtime_error("http_respond_body() needs a response started with http_respond(more=True)");
+          },
+          nb::arg("data"), nb::kw_only(), nb::arg("more") = true, doc::Connection_http_respond_body)
       .def(
           "reply_json",
           [](PyConnection& pc, nb::handle data, nb::handle status, nb::handle headers) {

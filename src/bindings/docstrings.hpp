@@ -146,6 +146,11 @@ inline constexpr const char Connection_is_draining[] = R"DOC(Whether the connect
 inline constexpr const char Connection_is_full[] = R"DOC(Whether reading is paused because the send buffer passed `send_high_water`.
 
 Reading resumes once the buffer falls below `send_low_water`.)DOC";
+inline constexpr const char Connection_paused[] = R"DOC([ext] Whether the program has stopped reading from this connection.
+
+While `True` no input is read: it stays in the kernel and the peer's TCP window
+closes, so a program that queues messages can bound its queue. Setting it back
+to `False` also delivers input that was already received.)DOC";
 inline constexpr const char Connection_is_readable[] = R"DOC(Whether the last wait reported the socket readable (informational).)DOC";
 inline constexpr const char Connection_is_writable[] = R"DOC(Whether the last wait reported the socket writable (informational).)DOC";
 inline constexpr const char Connection_local_addr[] = R"DOC(Local address as `(ip, port, is_ipv6)`; `None` after close.)DOC";
@@ -166,6 +171,18 @@ inline constexpr const char Connection_reply[] = R"DOC(Queue a complete HTTP/1.1
 `Content-Length` is computed; `Content-Type: text/plain` is added when no content
 type is given. Invalid header names or values raise `ValueError`; a status code
 outside 100-999 raises `ValueError`.)DOC";
+inline constexpr const char Connection_http_respond[] = R"DOC([ext] Queue a response whose headers go out exactly as given (for ASGI/WSGI servers).
+
+Unlike `reply()` no `Content-Type` is added; the framing is chosen here (RFC 9112
+§6): with `more=False` the response is complete and gets its real `Content-Length`;
+with `more=True` it is streamed, continued by `http_respond_body()`, keeping the
+program's `Content-Length` if it gave one, else chunked (or delimited by the close
+for an HTTP/1.0 request). Bodies of `HEAD` requests are not sent. Header names and
+values may be `str` or bytes; invalid ones raise `ValueError`; `RuntimeError` when
+a streamed response is already in progress.)DOC";
+inline constexpr const char Connection_http_respond_body[] = R"DOC([ext] Queue the next piece of a response started with `http_respond(more=True)`.
+
+`more=False` ends it (the request is then answered).)DOC";
 inline constexpr const char Connection_reply_json[] = R"DOC(Reply with `json.dumps(data)` and `Content-Type: application/json`.)DOC";
 inline constexpr const char Connection_serve_dir[] = R"DOC(Answer `message` with the file it names below `root_dir`.
 
@@ -370,6 +387,15 @@ inline constexpr const char Manager_timer_add[] = R"DOC(Call `callback()` after 
 `run_now=True` also fires it in the next `poll()`. Callbacks run on the polling
 thread; their exceptions are printed.)DOC";
 inline constexpr const char Manager_connections[] = R"DOC(The live connections in creation order (listeners included, internal ones not).)DOC";
+inline constexpr const char Manager_fileno[] = R"DOC([ext] The poller's file descriptor: readable whenever `poll()` has events to process.
+
+Lets another event loop drive this manager: watch the descriptor (e.g. asyncio's
+`loop.add_reader`) and call `poll(0)` when it is readable and when
+`next_timeout_ms()` has elapsed.)DOC";
+inline constexpr const char Manager_next_timeout_ms[] = R"DOC([ext] Milliseconds until `poll()` next has work without socket activity.
+
+A timer, a protocol timeout or queued output; `0` when `poll(0)` should run at
+once, `-1` when nothing is scheduled.)DOC";
 inline constexpr const char Manager_wakeup_id[] = R"DOC(Id of the internal wakeup connection (1), or 0 when wakeup is disabled.)DOC";
 inline constexpr const char Manager_limits[] = R"DOC(A copy of the effective engine limits (sizes in bytes, timeouts in seconds).)DOC";
 

@@ -709,6 +709,21 @@ void bind_manager(nb::module_& m) {
                        if (c->user) out.append(nb::borrow(static_cast<PyObject*>(c->user)));
                      return nb::tuple(out);
                    }, doc::Manager_connections)
+      .def(
+          "fileno",
+          [](PyManager& pm) {
+            if (pm.freed.load()) raise_freed();
+            return pm.engine->fileno();
+          },
+          doc::Manager_fileno)
+      .def(
+          "next_timeout_ms",
+          [](PyManager& pm) {
+            if (pm.freed.load()) raise_freed();
+            EngineLock lock(*pm.engine);
+            return pm.engine->prepare_wait(-1);
+          },
+          doc::Manager_next_timeout_ms)
       .def_prop_ro("wakeup_id", [](PyManager& pm) { return pm.engine ? pm.engine->wakeup_id() : 0; }, doc::Manager_wakeup_id)
       .def_prop_ro("limits", [](PyManager& pm) { return limits_dict(pm.engine->limits()); }, doc::Manager_limits);
 }

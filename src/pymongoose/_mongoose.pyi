@@ -483,6 +483,16 @@ class Connection:
         Reading resumes once the buffer falls below `send_low_water`.
         """
     @property
+    def paused(self) -> bool:
+        """[ext] Whether the program has stopped reading from this connection.
+
+        While `True` no input is read: it stays in the kernel and the peer's TCP window
+        closes, so a program that queues messages can bound its queue. Setting it back
+        to `False` also delivers input that was already received.
+        """
+    @paused.setter
+    def paused(self, value: bool) -> None: ...
+    @property
     def is_readable(self) -> bool:
         """Whether the last wait reported the socket readable (informational)."""
     @property
@@ -523,6 +533,24 @@ class Connection:
         `Content-Length` is computed; `Content-Type: text/plain` is added when no content
         type is given. Invalid header names or values raise `ValueError`; a status code
         outside 100-999 raises `ValueError`.
+        """
+    def http_respond(
+        self, status_code: int, headers: _HeaderArg = None, body: _BytesLike = b"", *, more: bool = False
+    ) -> None:
+        """[ext] Queue a response whose headers go out exactly as given (for ASGI/WSGI servers).
+
+        Unlike `reply()` no `Content-Type` is added; the framing is chosen here (RFC 9112
+        §6): with `more=False` the response is complete and gets its real `Content-Length`;
+        with `more=True` it is streamed, continued by `http_respond_body()`, keeping the
+        program's `Content-Length` if it gave one, else chunked (or delimited by the close
+        for an HTTP/1.0 request). Bodies of `HEAD` requests are not sent. Header names and
+        values may be `str` or bytes; invalid ones raise `ValueError`; `RuntimeError` when
+        a streamed response is already in progress.
+        """
+    def http_respond_body(self, data: _BytesLike, *, more: bool = True) -> None:
+        """[ext] Queue the next piece of a response started with `http_respond(more=True)`.
+
+        `more=False` ends it (the request is then answered).
         """
     def reply_json(self, data: Any, status_code: int = 200, headers: _HeaderArg = None) -> None:
         """Reply with `json.dumps(data)` and `Content-Type: application/json`."""
@@ -914,6 +942,19 @@ class Manager:
     @property
     def connections(self) -> tuple[Connection, ...]:
         """The live connections in creation order (listeners included, internal ones not)."""
+    def fileno(self) -> int:
+        """[ext] The poller's file descriptor: readable whenever `poll()` has events to process.
+
+        Lets another event loop drive this manager: watch the descriptor (e.g. asyncio's
+        `loop.add_reader`) and call `poll(0)` when it is readable and when
+        `next_timeout_ms()` has elapsed.
+        """
+    def next_timeout_ms(self) -> int:
+        """[ext] Milliseconds until `poll()` next has work without socket activity.
+
+        A timer, a protocol timeout or queued output; `0` when `poll(0)` should run at
+        once, `-1` when nothing is scheduled.
+        """
     @property
     def wakeup_id(self) -> int:
         """Id of the internal wakeup connection (1), or 0 when wakeup is disabled."""

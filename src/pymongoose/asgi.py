@@ -3,30 +3,32 @@
 
 Threading model
 ---------------
-The ``Manager`` is polled by a daemon thread.  Its handler (running on that thread)
-turns engine events into Python objects (scope dicts, bodies, WebSocket messages) and
-hands them to the asyncio loop with ``loop.call_soon_threadsafe``.
+There is one thread: the asyncio loop's. The ``Manager``'s poller descriptor is watched
+with ``loop.add_reader`` and polled with ``poll(0)`` when it is readable, when output was
+queued, and when the engine's next timeout is due (``Manager.next_timeout_ms``). Engine
+events become scopes and messages inside the handler and each request runs as a task on
+the same loop, so a request costs no thread hop and no lock handoff; the app's ``send``
+writes straight into the connection's send buffer (``Connection.http_respond``).
 
-The other direction goes through per-connection operation queues: a coroutine on the
-loop appends an operation (a callable taking the ``Connection``) plus an
-``asyncio.Future`` to the connection's deque and interrupts ``poll()`` with
-``Manager.wakeup(conn_id)``.  The ``MG_EV_WAKEUP`` handler runs the queued operations in
-order on the poll thread and resolves their futures on the loop.  Nothing is
-serialised (no JSON, no latin-1 bodies): the queues carry Python objects.
-
-Closing a connection resolves every outstanding future, so an application never waits
-for a connection that is gone.
+Flow control
+------------
+``send`` waits while the connection's send buffer is above ``send_high_water``
+(``Connection.is_full``) until ``MG_EV_WRITE`` reports it drained; WebSocket messages
+queue at most ``_WS_INBOX_HIGH`` deep before reading from the socket pauses
+(``Connection.paused``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import email.utils
+import logging
 import signal
 import struct
 import sys
-import threading
-import traceback
+import time
+import types
 import urllib.parse
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -34,7 +36,7 @@ from typing import Any
 from ._mongoose import (
     MG_EV_CLOSE,
     MG_EV_HTTP_MSG,
-    MG_EV_WAKEUP,
+    MG_EV_WRITE,
     MG_EV_WS_MSG,
     Connection,
     HttpMessage,
@@ -51,43 +53,23 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 ErrorHandler = Callable[[Exception], Any]
-_Op = Callable[[Connection], None]
 
-_ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
+logger = logging.getLogger("pymongoose.asgi")
+
 _NOT_STARTED = "ASGIServer is not started"
-_MAX_IN_FLIGHT = 16
-_JOIN_TIMEOUT = 5.0
 _SHUTDOWN_TIMEOUT = 5.0
+_TICK = 0.1  # seconds between polls when nothing else wakes the loop (engine timeouts)
+_WS_INBOX_HIGH = 16  # WebSocket messages queued before reading pauses
+_WS_INBOX_LOW = 4  # ... and resumes
 _WS_OP_TEXT = 1
 _WS_OP_BINARY = 2
 _WS_OP_CLOSE = 8
-
-# Reason phrases of spec 2.6 (used for the status line of streamed responses; buffered
-# responses get theirs from reply()).
-_REASONS: dict[int, str] = {
-    100: "Continue", 101: "Switching Protocols", 102: "Processing", 200: "OK",
-    201: "Created", 202: "Accepted", 203: "Non-authoritative Information",
-    204: "No Content", 205: "Reset Content", 206: "Partial Content", 207: "Multi-Status",
-    208: "Already Reported", 226: "IM Used", 300: "Multiple Choices",
-    301: "Moved Permanently", 302: "Found", 303: "See Other", 304: "Not Modified",
-    305: "Use Proxy", 307: "Temporary Redirect", 308: "Permanent Redirect",
-    400: "Bad Request", 401: "Unauthorized", 402: "Payment Required", 403: "Forbidden",
-    404: "Not Found", 405: "Method Not Allowed", 406: "Not Acceptable",
-    407: "Proxy Authentication Required", 408: "Request Timeout", 409: "Conflict",
-    410: "Gone", 411: "Length Required", 412: "Precondition Failed",
-    413: "Payload Too Large", 414: "Request-URI Too Long",
-    415: "Unsupported Media Type", 416: "Requested Range Not Satisfiable",
-    417: "Expectation Failed", 418: "I'm a teapot", 421: "Misdirected Request",
-    422: "Unprocessable Entity", 423: "Locked", 424: "Failed Dependency",
-    426: "Upgrade Required", 428: "Precondition Required", 429: "Too Many Requests",
-    431: "Request Header Fields Too Large", 444: "Connection Closed Without Response",
-    451: "Unavailable For Legal Reasons", 499: "Client Closed Request",
-    500: "Internal Server Error", 501: "Not Implemented", 502: "Bad Gateway",
-    503: "Service Unavailable", 504: "Gateway Timeout",
-    505: "HTTP Version Not Supported", 506: "Variant Also Negotiates",
-    507: "Insufficient Storage", 508: "Loop Detected", 510: "Not Extended",
-    511: "Network Authentication Required", 599: "Network Connect Timeout Error",
-}
+_DISCONNECT: Message = {"type": "http.disconnect"}
+# Python 3.12+ runs a task's first step at creation (eager_start); on 3.11 the adapter does
+# it itself under the task it creates (see _Eager).
+_EAGER_START = sys.version_info >= (3, 12)
+_TEXT_PLAIN = (b"content-type", b"text/plain; charset=utf-8")
+_CONNECTION_CLOSE = (b"connection", b"close")
 
 
 def _enc(text: str) -> bytes:
@@ -98,44 +80,6 @@ def _enc(text: str) -> bytes:
 def _dec(data: bytes) -> str:
     """Wire bytes to text that the engine encodes back byte-for-byte (spec 1.4)."""
     return bytes(data).decode("utf-8", "surrogateescape")
-
-
-def _check_header_bytes(name: bytes, value: bytes) -> None:
-    for ch in (b"\r", b"\n", b"\0"):
-        if ch in name:
-            raise ValueError(
-                f"Header name contains illegal character (CR, LF, or NUL): {_dec(name)!r}"
-            )
-        if ch in value:
-            raise ValueError(
-                f"Header value contains illegal character (CR, LF, or NUL): {_dec(value)!r}"
-            )
-
-
-def _header_pairs(raw: Any) -> list[tuple[bytes, bytes]]:
-    pairs: list[tuple[bytes, bytes]] = []
-    for name, value in raw or ():
-        pairs.append((bytes(name), bytes(value)))
-    return pairs
-
-
-class _ConnState:
-    """Per-connection bridge between the poll thread and the asyncio loop.
-
-    ``ops`` is filled on the loop and drained on the poll thread (``deque`` append and
-    popleft are atomic).  ``pending``, ``closed`` and ``inbox`` are touched on the loop
-    only."""
-
-    __slots__ = ("conn_id", "ops", "pending", "closed", "inbox", "upgrade")
-
-    def __init__(self, conn_id: int) -> None:
-        self.conn_id = conn_id
-        self.ops: collections.deque[tuple[_Op, asyncio.Future[None]]] = collections.deque()
-        self.pending: set[asyncio.Future[None]] = set()
-        self.closed: asyncio.Event | None = None
-        self.inbox: asyncio.Queue[Message] | None = None
-        self.upgrade: HttpMessage | None = None
-
 
 
 def _tls_extension(conn: Connection) -> dict[str, Any] | None:
@@ -153,24 +97,321 @@ def _tls_extension(conn: Connection) -> dict[str, Any] | None:
         "cipher_suite": info["cipher_code"],
     }
 
+
+class _Eager:
+    """A coroutine whose first step already ran (3.11's stand-in for eager tasks).
+
+    The task is created first and made current while the first step runs, so the app
+    sees ``asyncio.current_task()`` as it would in any task; the task's own first step
+    then continues from where the coroutine stopped (or just finishes).
+    """
+
+    __slots__ = ("coro", "first", "finished")
+
+    def __init__(self, coro: Any) -> None:
+        self.coro = coro
+        self.first: Any = None
+        self.finished = False
+
+    @types.coroutine
+    def resume(self) -> Any:
+        if self.finished:
+            return None
+        coro, yielded = self.coro, self.first
+        while True:
+            try:
+                sent = yield yielded
+            except BaseException as exc:  # thrown in by the task (cancellation)
+                try:
+                    yielded = coro.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    yielded = coro.send(sent)
+                except StopIteration as stop:
+                    return stop.value
+
+
+class _Conn:
+    """What the server knows about one client connection (loop thread only)."""
+
+    __slots__ = ("conn", "closed", "cycle", "write_waiter", "close_code")
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.closed = False
+        self.cycle: _HttpCycle | _WsCycle | None = None  # the request being served
+        self.write_waiter: asyncio.Future[None] | None = None
+        self.close_code = 1000  # the engine does not report the peer's code (MG_EV_WS_CTL carries None)
+
+    async def drain(self) -> None:
+        """Wait while the send buffer is above its high-water mark (or until close)."""
+        while not self.closed and self.conn.is_full:
+            fut = self.write_waiter
+            if fut is None or fut.done():
+                fut = self.write_waiter = asyncio.get_running_loop().create_future()
+            await fut
+
+    def wake_writer(self) -> None:
+        fut = self.write_waiter
+        if fut is not None:
+            self.write_waiter = None
+            if not fut.done():
+                fut.set_result(None)
+
+
+class _HttpCycle:
+    """One HTTP request/response: the app's ``receive`` and ``send``."""
+
+    __slots__ = ("server", "st", "body", "body_sent", "status", "headers", "started",
+                 "streaming", "finished", "waiters")
+
+    def __init__(self, server: ASGIServer, st: _Conn, body: bytes) -> None:
+        self.server = server
+        self.st = st
+        self.body = body
+        self.body_sent = False
+        self.status = 200
+        self.headers: list[Any] = []
+        self.started = False
+        self.streaming = False
+        self.finished = False
+        self.waiters: list[asyncio.Future[None]] | None = None
+
+    async def receive(self) -> Message:
+        if not self.body_sent:
+            self.body_sent = True
+            body, self.body = self.body, b""
+            return {"type": "http.request", "body": body, "more_body": False}
+        if not (self.finished or self.st.closed):
+            # Nothing more to read: the next message is the disconnect, delivered when the
+            # client goes away or the response is complete (an SSE loop ends then).
+            fut = asyncio.get_running_loop().create_future()
+            if self.waiters is None:
+                self.waiters = []
+            self.waiters.append(fut)
+            await fut
+        return dict(_DISCONNECT)
+
+    def wake(self) -> None:
+        waiters, self.waiters = self.waiters, None
+        for fut in waiters or ():
+            if not fut.done():
+                fut.set_result(None)
+
+    async def send(self, message: Message) -> None:
+        kind = message["type"]
+        if kind == "http.response.body":
+            if not self.started:
+                raise RuntimeError("http.response.body sent before http.response.start")
+            if self.finished:
+                raise RuntimeError("http.response.body sent after the response was complete")
+            body = message.get("body", b"")
+            more = message.get("more_body", False)
+            st = self.st
+            if st.closed:
+                if not more:
+                    self.finished = True
+                return
+            server = self.server
+            if not self.streaming:
+                st.conn.http_respond(self.status, self.headers + server._extra_headers(), body, more=more)
+                self.streaming = more
+            else:
+                st.conn.http_respond_body(body, more=more)
+            server._flush_soon()
+            if not more:
+                self.finished = True
+                self.wake()
+            if more and st.conn.is_full:
+                await st.drain()
+        elif kind == "http.response.start":
+            if self.started:
+                raise RuntimeError("http.response.start sent twice")
+            self.status = message["status"]
+            self.headers = list(message.get("headers", ()))
+            self.started = True
+        elif kind == "http.response.pathsend":
+            if not self.started or self.finished:
+                raise RuntimeError("http.response.pathsend needs a started, unfinished response")
+            path = message["path"]
+            with open(path, "rb") as f:  # noqa: ASYNC230 - small local files; framing needs the length
+                data = f.read()
+            await self.send({"type": "http.response.body", "body": data})
+        else:
+            raise RuntimeError(f"unexpected ASGI message type for HTTP: {kind!r}")
+
+
+class _WsCycle:
+    """One WebSocket session: ``websocket.*`` messages both ways."""
+
+    __slots__ = ("server", "st", "upgrade", "inbox", "waiter", "accepted", "closed_sent",
+                 "denial", "disconnected")
+
+    def __init__(self, server: ASGIServer, st: _Conn, upgrade: HttpMessage) -> None:
+        self.server = server
+        self.st = st
+        self.upgrade: HttpMessage | None = upgrade
+        self.inbox: collections.deque[Message] = collections.deque([{"type": "websocket.connect"}])
+        self.waiter: asyncio.Future[None] | None = None
+        self.accepted = False
+        self.closed_sent = False
+        self.denial: _HttpCycle | None = None  # websocket.http.response in progress
+        self.disconnected = False
+
+    def deliver(self, message: Message) -> None:
+        self.inbox.append(message)
+        st = self.st
+        if len(self.inbox) >= _WS_INBOX_HIGH and not st.closed:
+            st.conn.paused = True  # the app is behind: leave input in the kernel
+        self.wake()
+
+    def wake(self) -> None:
+        fut, self.waiter = self.waiter, None
+        if fut is not None and not fut.done():
+            fut.set_result(None)
+
+    def on_close(self) -> None:
+        self.inbox.append({"type": "websocket.disconnect", "code": self.st.close_code})
+        self.wake()
+
+    async def receive(self) -> Message:
+        inbox = self.inbox
+        while not inbox:
+            if self.disconnected:
+                return {"type": "websocket.disconnect", "code": self.st.close_code}
+            fut = self.waiter = asyncio.get_running_loop().create_future()
+            await fut
+        message = inbox.popleft()
+        if message["type"] == "websocket.disconnect":
+            self.disconnected = True
+        st = self.st
+        if len(inbox) <= _WS_INBOX_LOW and not st.closed and st.conn.paused:
+            st.conn.paused = False
+            self.server._flush_soon()
+        return message
+
+    async def send(self, message: Message) -> None:
+        kind = message["type"]
+        st = self.st
+        conn = st.conn
+        server = self.server
+        if kind == "websocket.send":
+            if not self.accepted:
+                raise RuntimeError("websocket.send before websocket.accept")
+            if self.closed_sent or st.closed:
+                return
+            text = message.get("text")
+            if text is not None:
+                conn.ws_send(text.encode("utf-8"), _WS_OP_TEXT)
+            else:
+                conn.ws_send(message.get("bytes") or b"", _WS_OP_BINARY)
+            server._flush_soon()
+            if conn.is_full:
+                await st.drain()
+        elif kind == "websocket.accept":
+            if self.accepted or self.closed_sent:
+                raise RuntimeError("websocket.accept sent twice or after websocket.close")
+            if st.closed:
+                return
+            extra = [(_dec(n), _dec(v)) for n, v in message.get("headers") or ()]
+            sub = message.get("subprotocol")
+            if sub:
+                extra.append(("Sec-WebSocket-Protocol", str(sub)))
+            hm, self.upgrade = self.upgrade, None
+            self.accepted = True
+            conn.ws_upgrade(hm, extra)
+            server._flush_soon()
+        elif kind == "websocket.close":
+            if self.closed_sent:
+                return
+            self.closed_sent = True
+            if st.closed:
+                return
+            if not self.accepted:
+                # ASGI: a close before accept is a 403 (RFC 6455 §4.2.2 lets us refuse).
+                self.upgrade = None
+                conn.http_respond(403, [_TEXT_PLAIN] + server._extra_headers(), b"Forbidden")
+            else:
+                code = int(message.get("code") or 1000)
+                reason = str(message.get("reason") or "").encode("utf-8")
+                conn.ws_send(struct.pack("!H", code) + reason, _WS_OP_CLOSE)
+            server._flush_soon()
+        elif kind in ("websocket.http.response.start", "websocket.http.response.body"):
+            # The WebSocket denial response extension: an HTTP answer instead of the upgrade.
+            if self.accepted or (self.closed_sent and self.denial is None):
+                raise RuntimeError(f"{kind} after websocket.accept or websocket.close")
+            if self.denial is None:
+                if kind != "websocket.http.response.start":
+                    raise RuntimeError("websocket.http.response.body before its start")
+                self.closed_sent = True
+                self.upgrade = None
+                self.denial = _HttpCycle(server, st, b"")
+                self.denial.body_sent = True
+            await self.denial.send({**message, "type": kind[len("websocket."):]})
+        else:
+            raise RuntimeError(f"unexpected ASGI message type for WebSocket: {kind!r}")
+
+
 class ASGIServer:
     """Serve an ASGI 3.0 application (HTTP, WebSocket and lifespan scopes).
 
-    ``await start(url)`` runs the lifespan startup, listens and starts the poll thread;
-    ``await stop()`` undoes it. ``error_handler`` is passed to the ``Manager``.
+    ``await start(url)`` runs the lifespan startup and listens; the engine is then driven
+    by the running asyncio loop itself. ``await stop()`` drains and undoes it.
+
+    Options (keyword-only): ``root_path`` (mount point: prefixed to ``path`` and given as
+    ``root_path``, as a reverse proxy strips it); ``server_header`` (the ``Server``
+    response header, ``None`` for none); ``date_header`` (a ``Date`` header on every
+    response, RFC 9110 §6.6.1); ``limit_concurrency`` (requests and WebSocket sessions
+    served at once; beyond it requests get ``503``); ``graceful_timeout`` (seconds
+    ``stop()`` waits for requests in flight, ``None`` for ever); ``limits`` (the
+    ``Manager``'s engine limits). ``error_handler`` receives the app's exceptions
+    (they are logged to the ``pymongoose.asgi`` logger otherwise).
     """
 
-    def __init__(self, app: ASGIApp, error_handler: ErrorHandler | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        error_handler: ErrorHandler | None = None,
+        *,
+        root_path: str = "",
+        server_header: str | None = "pymongoose",
+        date_header: bool = True,
+        limit_concurrency: int | None = None,
+        graceful_timeout: float | None = 30.0,
+        limits: dict[str, int | float] | None = None,
+    ) -> None:
+        if limit_concurrency is not None and limit_concurrency < 1:
+            raise ValueError("limit_concurrency must be at least 1")
+        if graceful_timeout is not None and graceful_timeout < 0:
+            raise ValueError("graceful_timeout must not be negative")
         self.app = app
+        self.root_path = root_path.rstrip("/")
         self._error_handler = error_handler
+        self._server_header = server_header
+        self._date_header = date_header
+        self._limit = limit_concurrency
+        self._graceful_timeout = graceful_timeout
+        self._limits = limits
         self._manager: Manager | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._stop_flag = threading.Event()
-        self._conns: dict[int, _ConnState] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._listeners: list[Connection] = []
+        self._conns: dict[int, _Conn] = {}
+        self._tasks: set[asyncio.Task[None]] = set()  # requests waiting on something
+        self._in_flight = 0  # requests and WebSocket sessions being served
         self._server_addr: tuple[str, int] | None = None
+        self._flush_pending = False
+        self._in_poll = False
+        self._tick_handle: asyncio.TimerHandle | None = None
+        self._timer_handle: asyncio.TimerHandle | None = None
+        self._timer_due = 0.0
+        self._fd = -1
+        self._draining = False
         self._stopped = False
+        self._date_second = -1
+        self._extra: list[tuple[bytes, bytes]] = []
+        self._state: dict[str, Any] = {}
         # lifespan
         self._ls_task: asyncio.Task[None] | None = None
         self._ls_inbox: asyncio.Queue[Message] | None = None
@@ -188,74 +429,369 @@ class ASGIServer:
             raise RuntimeError(_NOT_STARTED)
         return self._manager
 
-    async def start(self, url: str = "http://127.0.0.1:8000", *, tls: TlsOpts | None = None) -> Connection:
-        """Run the lifespan startup, listen on ``url`` and start polling; returns the listener.
+    async def start(
+        self, url: str = "http://127.0.0.1:8000", *, tls: TlsOpts | None = None, **listen_options: Any
+    ) -> Connection:
+        """Run the lifespan startup, listen on ``url`` and start serving; returns the listener.
 
         ``tls`` [ext]: certificate and key for every accepted connection (``https://`` URLs);
         requests then carry ``scheme`` ``https``/``wss`` and the ASGI ``tls`` extension.
-        A failed lifespan startup raises ``RuntimeError``.
+        Other keywords go to ``Manager.listen``. A failed lifespan startup raises
+        ``RuntimeError``.
         """
         if self._manager is not None:
             raise RuntimeError("ASGIServer is already started")
-        self._loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         self._stopped = False
-        self._stop_flag.clear()
+        self._draining = False
         await self._lifespan_startup()
-        manager = Manager(self._handle, True, self._error_handler, poll_events=False)
+        manager = Manager(self._handle, True, self._error_handler, poll_events=False, limits=self._limits)
         try:
-            listener = manager.listen(url)
+            listener = manager.listen(url, **listen_options)
             if tls is not None:
                 listener.tls_init(tls)
         except BaseException:
             manager.close()
+            await self._lifespan_shutdown()
             raise
         addr = listener.local_addr
         if addr is not None:
             host = addr[0]
-            if host in ("0.0.0.0", "0000:0000:0000:0000:0000:0000:0000:0000"):
+            if host in ("0.0.0.0", "0000:0000:0000:0000:0000:0000:0000:0000", "::"):
                 host = "127.0.0.1"
             self._server_addr = (host, addr[1])
+        self._listeners = [listener]
         self._manager = manager
-        self._thread = threading.Thread(
-            target=self._poll_loop, args=(manager,), name="pymongoose-asgi", daemon=True
-        )
-        self._thread.start()
+        self._refresh_headers()
+        self._fd = manager.fileno()
+        loop.add_reader(self._fd, self._poll)
+        self._tick_handle = loop.call_later(_TICK, self._tick)
         return listener
 
-    async def stop(self) -> None:
-        """Stop polling, cancel the app's tasks, close the manager, run the lifespan shutdown.
+    async def stop(self, timeout: float | None = None) -> None:
+        """Drain, close the manager and run the lifespan shutdown.
 
-        Never raises; safe to call twice or without a successful ``start()``.
+        Listening stops at once; idle connections close; requests in flight finish (their
+        responses carry ``Connection: close``) and WebSocket sessions get a ``1001`` close,
+        for up to ``timeout`` seconds (default: ``graceful_timeout``); what is left is then
+        cancelled. Never raises; safe to call twice or without a successful ``start()``.
         """
         try:
-            await self._stop()
+            await self._stop(self._graceful_timeout if timeout is None else timeout)
         except Exception:  # stop() never raises
             self._report(sys.exc_info()[1])
 
+    # ------------------------------------------------------------------ engine driving
+
+    def _poll(self) -> None:
+        self._flush_pending = False
+        manager = self._manager
+        if manager is None:
+            return
+        self._in_poll = True
+        try:
+            manager.poll(0)
+            ms = manager.next_timeout_ms()
+        except Exception:
+            self._report(sys.exc_info()[1])
+            return
+        finally:
+            self._in_poll = False
+        if ms == 0:
+            self._flush_soon()
+        elif 0 < ms < _TICK * 1000:
+            self._arm_timer(ms / 1000.0)
+
+    def _flush_soon(self) -> None:
+        """Poll once more on the next loop iteration (output was queued outside poll).
+
+        Output queued inside poll (an app answering during its first step) is sent by
+        that poll itself."""
+        if not self._flush_pending and not self._in_poll and self._loop is not None:
+            self._flush_pending = True
+            self._loop.call_soon(self._poll)
+
+    def _arm_timer(self, delay: float) -> None:
+        loop = self._loop
+        assert loop is not None
+        due = loop.time() + delay
+        handle = self._timer_handle
+        if handle is not None and not handle.cancelled() and self._timer_due <= due:
+            return
+        if handle is not None:
+            handle.cancel()
+        self._timer_due = due
+        self._timer_handle = loop.call_at(due, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer_handle = None
+        self._poll()
+
+    def _tick(self) -> None:
+        if self._manager is None or self._loop is None:
+            return
+        self._refresh_headers()
+        self._poll()
+        self._tick_handle = self._loop.call_later(_TICK, self._tick)
+
+    def _refresh_headers(self) -> None:
+        now = int(time.time())
+        if now == self._date_second:
+            return
+        self._date_second = now
+        extra: list[tuple[bytes, bytes]] = []
+        if self._server_header:
+            extra.append((b"server", self._server_header.encode("latin-1")))
+        if self._date_header:
+            extra.append((b"date", email.utils.formatdate(now, usegmt=True).encode("ascii")))
+        self._extra = extra
+
+    def _extra_headers(self) -> list[tuple[bytes, bytes]]:
+        if self._draining:
+            return self._extra + [_CONNECTION_CLOSE]
+        return self._extra
+
+    def _detach(self) -> None:
+        loop = self._loop
+        if loop is not None and self._fd >= 0:
+            try:
+                loop.remove_reader(self._fd)
+            except Exception:
+                pass
+        self._fd = -1
+        for handle in (self._tick_handle, self._timer_handle):
+            if handle is not None:
+                handle.cancel()
+        self._tick_handle = self._timer_handle = None
+
+    # ------------------------------------------------------------------ events
+
+    def _handle(self, conn: Connection, ev: int, data: Any) -> None:
+        if ev == MG_EV_HTTP_MSG:
+            self._on_request(conn, data)
+        elif ev == MG_EV_WRITE:
+            st = self._conns.get(conn.id)
+            if st is not None and st.write_waiter is not None and not conn.is_full:
+                st.wake_writer()
+        elif ev == MG_EV_WS_MSG:
+            st = self._conns.get(conn.id)
+            if st is not None and isinstance(st.cycle, _WsCycle) and isinstance(data, WsMessage):
+                if data.flags & 0x0F == _WS_OP_BINARY:
+                    st.cycle.deliver({"type": "websocket.receive", "bytes": data.data})
+                else:
+                    st.cycle.deliver({"type": "websocket.receive", "text": data.text})
+        elif ev == MG_EV_CLOSE:
+            st = self._conns.pop(conn.id, None)
+            if st is not None:
+                st.closed = True
+                st.wake_writer()
+                cycle = st.cycle
+                if isinstance(cycle, _HttpCycle):
+                    cycle.wake()
+                elif isinstance(cycle, _WsCycle):
+                    cycle.on_close()
+
+    def _on_request(self, conn: Connection, hm: HttpMessage) -> None:
+        st = self._conns.get(conn.id)
+        if st is None:
+            st = self._conns[conn.id] = _Conn(conn)
+        if self._draining or (self._limit is not None and self._in_flight >= self._limit):
+            conn.http_respond(503, [_TEXT_PLAIN, _CONNECTION_CLOSE] + self._extra, b"Service Unavailable")
+            return
+        uri = hm.uri
+        root = self.root_path
+        path = urllib.parse.unquote(uri) if "%" in uri else uri
+        raw_path = _enc(uri)
+        if root:
+            path = root + path
+            raw_path = root.encode("utf-8") + raw_path
+        proto = hm.proto
+        remote = conn.remote_addr
+        tls = conn.is_tls
+        upgrade = hm.header("Upgrade")
+        is_ws = upgrade is not None and upgrade.lower() == "websocket"
+        scope: Scope = {
+            "type": "websocket" if is_ws else "http",
+            "asgi": {"version": "3.0", "spec_version": "2.4"},
+            "http_version": "1.1" if proto == "HTTP/1.1" else (proto[5:] if proto[:5].upper() == "HTTP/" else proto),
+            "path": path,
+            "raw_path": raw_path,
+            "query_string": _enc(hm.query),
+            "root_path": root,
+            "headers": [(_enc(n.lower()), _enc(v)) for n, v in hm.headers()],
+            "server": self._server_addr,
+            "client": (remote[0], remote[1]) if remote is not None else None,
+            "state": self._state.copy(),
+        }
+        if tls:
+            tls_ext = _tls_extension(conn)
+            if tls_ext is not None:
+                scope["extensions"] = {"tls": tls_ext}
+        loop = self._loop
+        assert loop is not None
+        if is_ws:
+            scope["scheme"] = "wss" if tls else "ws"
+            offered = hm.header("Sec-WebSocket-Protocol") or ""
+            scope["subprotocols"] = [p.strip() for p in offered.split(",") if p.strip()]
+            scope.setdefault("extensions", {})["websocket.http.response"] = {}
+            cycle: _HttpCycle | _WsCycle = _WsCycle(self, st, hm.copy())
+            coro = self._run_ws(st, scope, cycle)
+        else:
+            scope["scheme"] = "https" if tls else "http"
+            scope["method"] = hm.method
+            scope.setdefault("extensions", {})["http.response.pathsend"] = {}
+            cycle = _HttpCycle(self, st, hm.body_bytes)
+            coro = self._run_http(st, scope, cycle)
+        st.cycle = cycle
+        self._start(loop, coro)
+
+    def _start(self, loop: asyncio.AbstractEventLoop, coro: Any) -> None:
+        """Run ``coro`` as a task whose first step runs now, inside the engine's event.
+
+        A request the app answers without waiting is then answered in the same poll that
+        read it: no loop iteration, no second poll to send the response.
+        """
+        if _EAGER_START:
+            task = asyncio.Task(coro, loop=loop, eager_start=True)  # type: ignore[call-arg]
+            if task.done():
+                return
+        else:
+            eager = _Eager(coro)
+            task = loop.create_task(eager.resume())
+            asyncio.tasks._enter_task(loop, task)
+            try:
+                eager.first = coro.send(None)
+            except StopIteration:
+                eager.finished = True
+                return
+            except BaseException:
+                eager.finished = True
+                raise
+            finally:
+                asyncio.tasks._leave_task(loop, task)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ------------------------------------------------------------------ running the app
+
+    def _report(self, exc: BaseException | None) -> None:
+        if exc is None:
+            return
+        if self._error_handler is not None and isinstance(exc, Exception):
+            try:
+                self._error_handler(exc)
+                return
+            except Exception:
+                exc = sys.exc_info()[1] or exc
+        logger.error("Exception in ASGI application", exc_info=(type(exc), exc, exc.__traceback__))
+
+    async def _run_http(self, st: _Conn, scope: Scope, cycle: _HttpCycle) -> None:
+        failed: BaseException | None = None
+        self._in_flight += 1
+        try:
+            await self.app(scope, cycle.receive, cycle.send)
+        except Exception as exc:
+            failed = exc
+        finally:
+            self._in_flight -= 1
+            if st.cycle is cycle:
+                st.cycle = None
+        if failed is not None:
+            self._report(failed)
+        if not st.closed:
+            conn = st.conn
+            if not cycle.started:
+                if failed is None:
+                    self._report(RuntimeError("ASGI app returned without starting a response"))
+                conn.http_respond(500, [_TEXT_PLAIN] + self._extra_headers(), b"Internal Server Error")
+            elif not cycle.finished:
+                if failed is not None:
+                    conn.close()  # the response broke off: only a close tells the client
+                elif cycle.streaming:
+                    conn.http_respond_body(b"", more=False)
+                else:
+                    conn.http_respond(cycle.status, cycle.headers + self._extra_headers(), b"")
+            self._flush_soon()
+        cycle.finished = True
+        cycle.wake()
+
+    async def _run_ws(self, st: _Conn, scope: Scope, cycle: _WsCycle) -> None:
+        failed: BaseException | None = None
+        self._in_flight += 1
+        try:
+            await self.app(scope, cycle.receive, cycle.send)
+        except Exception as exc:
+            failed = exc
+        finally:
+            self._in_flight -= 1
+            if st.cycle is cycle:
+                st.cycle = None
+        if failed is not None:
+            self._report(failed)
+        if st.closed:
+            return
+        conn = st.conn
+        denial = cycle.denial
+        if denial is not None:
+            if not denial.finished:
+                if failed is not None or not denial.started:
+                    conn.close()
+                elif denial.streaming:
+                    conn.http_respond_body(b"", more=False)
+                else:
+                    conn.http_respond(denial.status, denial.headers + self._extra_headers(), b"")
+        elif not cycle.accepted and not cycle.closed_sent:
+            # Never accepted: refused (500 when the app failed, 403 otherwise).
+            if failed is not None:
+                conn.http_respond(500, [_TEXT_PLAIN] + self._extra_headers(), b"Internal Server Error")
+            else:
+                conn.http_respond(403, [_TEXT_PLAIN] + self._extra_headers(), b"Forbidden")
+        elif cycle.accepted and not cycle.closed_sent and not cycle.disconnected:
+            # RFC 6455 §7.4.1: 1011 for a server error, 1000 when the app just returned.
+            conn.ws_send(struct.pack("!H", 1011 if failed is not None else 1000), _WS_OP_CLOSE)
+        self._flush_soon()
+
     # ------------------------------------------------------------------ shutdown
 
-    async def _stop(self) -> None:
+    async def _stop(self, timeout: float | None) -> None:
         if self._stopped:
             return
         self._stopped = True
-        manager, thread = self._manager, self._thread
-        self._stop_flag.set()
-        thread_stopped = True
-        if thread is not None and manager is not None:
-            try:
-                manager.wakeup(manager.wakeup_id)
-            except Exception:
-                pass
+        manager = self._manager
+        if manager is not None:
+            self._draining = True
+            # Stop accepting; idle keep-alive connections close now, busy ones after their
+            # response (it carries Connection: close); WebSocket sessions are told 1001.
+            for listener in self._listeners:
+                listener.close()
+            self._listeners = []
+            for conn in manager.connections:
+                if conn.is_listening or conn.is_closing:
+                    continue
+                st = self._conns.get(conn.id)
+                cycle = st.cycle if st is not None else None
+                if cycle is None:
+                    conn.close()
+                elif isinstance(cycle, _WsCycle) and cycle.accepted and not cycle.closed_sent:
+                    cycle.closed_sent = True
+                    conn.ws_send(struct.pack("!H", 1001), _WS_OP_CLOSE)
+            self._flush_soon()
+            tasks = [t for t in self._tasks if not t.done()]
+            if tasks:
+                await asyncio.wait(tasks, timeout=timeout)
+            # Let the last responses leave (bounded: a client that does not read is dropped).
             loop = asyncio.get_running_loop()
-            await loop.run_in_executor(None, thread.join, _JOIN_TIMEOUT)
-            thread_stopped = not thread.is_alive()
-        self._thread = None
+            deadline = loop.time() + min(timeout if timeout is not None else _SHUTDOWN_TIMEOUT, _SHUTDOWN_TIMEOUT)
+            while self._conns and loop.time() < deadline and any(c.conn.send_len for c in self._conns.values()):
+                self._poll()
+                await asyncio.sleep(0.01)
         tasks = [t for t in self._tasks if not t.done()]
         for task in tasks:
             task.cancel()
         if tasks:
-            await asyncio.wait(tasks, timeout=_JOIN_TIMEOUT)
-        if manager is not None and thread_stopped:
+            await asyncio.wait(tasks, timeout=_SHUTDOWN_TIMEOUT)
+        self._detach()
+        if manager is not None:
             try:
                 manager.close()
             except Exception:
@@ -270,14 +806,14 @@ class ASGIServer:
         loop = asyncio.get_running_loop()
         self._ls_supported = False
         self._ls_failed = False
+        self._state = {}
         self._ls_inbox = asyncio.Queue()
         self._ls_startup = loop.create_future()
         self._ls_shutdown = loop.create_future()
         self._ls_inbox.put_nowait({"type": "lifespan.startup"})
         self._ls_task = loop.create_task(self._lifespan_main())
         startup = self._ls_startup
-        waiters: set[asyncio.Future[Any]] = {startup, self._ls_task}
-        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({startup, self._ls_task}, return_when=asyncio.FIRST_COMPLETED)
         if not startup.done():  # the app returned or raised without completing startup
             return
         message = startup.result()
@@ -303,10 +839,13 @@ class ASGIServer:
                 if not startup.done():
                     startup.set_result(str(message.get("message", "")))
             elif kind in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
+                if kind == "lifespan.shutdown.failed":
+                    logger.error("ASGI lifespan shutdown failed: %s", message.get("message", ""))
                 if not shutdown.done():
                     shutdown.set_result(None)
 
-        scope: Scope = {"type": "lifespan", "asgi": dict(_ASGI_VERSION), "state": {}}
+        # ASGI lifespan state: what the app stores here is copied into every request's scope.
+        scope: Scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.4"}, "state": self._state}
         try:
             await self.app(scope, receive, send)
         except Exception:
@@ -321,412 +860,28 @@ class ASGIServer:
         if task is None:
             return
         try:
-            if (
-                self._ls_supported
-                and not self._ls_failed
-                and not task.done()
-                and inbox is not None
-                and shutdown is not None
-            ):
+            if self._ls_supported and not self._ls_failed and not task.done() and inbox is not None and shutdown is not None:
                 inbox.put_nowait({"type": "lifespan.shutdown"})
-                await asyncio.wait(
-                    {shutdown, task},
-                    timeout=_SHUTDOWN_TIMEOUT,
-                    return_when=asyncio.FIRST_COMPLETED,
-                )
+                await asyncio.wait({shutdown, task}, timeout=_SHUTDOWN_TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
         finally:
             if not task.done():
                 task.cancel()
                 await asyncio.wait({task}, timeout=_SHUTDOWN_TIMEOUT)
 
-    # ------------------------------------------------------------------ poll thread
-
-    def _poll_loop(self, manager: Manager) -> None:
-        while not self._stop_flag.is_set():
-            try:
-                manager.poll(100)
-            except Exception:
-                self._report(sys.exc_info()[1])
-                return
-
-    def _post(self, callback: Callable[..., None], *args: Any) -> None:
-        loop = self._loop
-        if loop is None:
-            return
-        try:
-            loop.call_soon_threadsafe(callback, *args)
-        except RuntimeError:  # loop closed: nobody is listening any more
-            pass
-
-    def _handle(self, conn: Connection, ev: int, data: Any) -> None:
-        if ev == MG_EV_WAKEUP:
-            state = self._conns.get(conn.id)
-            if state is not None:
-                self._run_ops(conn, state)
-        elif ev == MG_EV_HTTP_MSG:
-            self._on_request(conn, data)
-        elif ev == MG_EV_WS_MSG:
-            state = self._conns.get(conn.id)
-            if state is not None and isinstance(data, WsMessage):
-                message: Message
-                if data.flags & 0x0F == _WS_OP_BINARY:
-                    message = {"type": "websocket.receive", "bytes": data.data}
-                else:
-                    message = {"type": "websocket.receive", "text": data.text}
-                self._post(self._deliver_ws, state, message)
-        elif ev == MG_EV_CLOSE:
-            state = self._conns.pop(conn.id, None)
-            if state is not None:
-                dropped = []
-                while state.ops:
-                    dropped.append(state.ops.popleft()[1])
-                self._post(self._on_closed, state, dropped)
-
-    def _run_ops(self, conn: Connection, state: _ConnState) -> None:
-        while state.ops:
-            op, fut = state.ops.popleft()
-            exc: BaseException | None = None
-            try:
-                op(conn)
-            except Exception as e:  # reported to the awaiting coroutine
-                exc = e
-            self._post(_resolve, fut, exc)
-
-    def _on_request(self, conn: Connection, hm: HttpMessage) -> None:
-        state = self._conns.get(conn.id)
-        if state is None:
-            state = _ConnState(conn.id)
-            self._conns[conn.id] = state
-        uri = hm.uri
-        upgrade = (hm.header("Upgrade") or "").lower() == "websocket"
-        headers = [(_enc(n.lower()), _enc(v)) for n, v in hm.headers()]
-        remote = conn.remote_addr
-        client = (remote[0], remote[1]) if remote is not None else None
-        local = conn.local_addr
-        server = self._server_addr or ((local[0], local[1]) if local is not None else None)
-        tls = conn.is_tls
-        proto = hm.proto
-        scope: Scope = {
-            "type": "websocket" if upgrade else "http",
-            "asgi": dict(_ASGI_VERSION),
-            "http_version": proto[5:] if proto.upper().startswith("HTTP/") else proto,
-            "path": urllib.parse.unquote(uri),
-            "raw_path": _enc(uri),
-            "query_string": _enc(hm.query),
-            "root_path": "",
-            "headers": headers,
-            "server": server,
-            "client": client,
-        }
-        if tls:
-            tls_ext = _tls_extension(conn)
-            if tls_ext is not None:
-                scope["extensions"] = {"tls": tls_ext}
-        if upgrade:
-            scope["scheme"] = "wss" if tls else "ws"
-            offered = hm.header("Sec-WebSocket-Protocol") or ""
-            scope["subprotocols"] = [p.strip() for p in offered.split(",") if p.strip()]
-            state.upgrade = hm.copy()
-            self._post(self._spawn_ws, state, scope)
-        else:
-            scope["scheme"] = "https" if tls else "http"
-            scope["method"] = hm.method
-            self._post(self._spawn_http, state, scope, hm.body_bytes)
-
-    # ------------------------------------------------------------------ loop side
-
-    def _report(self, exc: BaseException | None) -> None:
-        if exc is None:
-            return
-        if self._error_handler is not None and isinstance(exc, Exception):
-            try:
-                self._error_handler(exc)
-                return
-            except Exception:
-                exc = sys.exc_info()[1] or exc
-        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
-
-    def _ensure_loop_state(self, state: _ConnState) -> asyncio.Event:
-        if state.closed is None:
-            state.closed = asyncio.Event()
-        return state.closed
-
-    def _on_closed(self, state: _ConnState, dropped: list[asyncio.Future[None]]) -> None:
-        self._ensure_loop_state(state).set()
-        for fut in list(state.pending) + dropped:
-            if not fut.done():
-                fut.set_result(None)
-        state.pending.clear()
-        if state.inbox is not None:
-            state.inbox.put_nowait({"type": "websocket.disconnect", "code": 1000})
-
-    def _deliver_ws(self, state: _ConnState, message: Message) -> None:
-        if state.inbox is not None:
-            state.inbox.put_nowait(message)
-
-    def _submit(self, state: _ConnState, op: _Op) -> asyncio.Future[None]:
-        """Queue ``op`` for the poll thread; the future resolves once it ran (or the
-        connection closed)."""
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[None] = loop.create_future()
-        closed = self._ensure_loop_state(state)
-        manager = self._manager
-        if closed.is_set() or manager is None:
-            fut.set_result(None)
-            return fut
-        state.pending.add(fut)
-        fut.add_done_callback(state.pending.discard)
-        state.ops.append((op, fut))
-        self._kick(state.conn_id)
-        return fut
-
-    def _kick(self, conn_id: int) -> None:
-        manager = self._manager
-        if manager is None:
-            return
-        try:
-            queued = manager.wakeup(conn_id)
-        except RuntimeError:  # manager freed: stop() resolves what is left
-            return
-        if not queued and self._loop is not None:  # wakeup queue full: retry shortly
-            self._loop.call_later(0.001, self._kick, conn_id)
-
-    def _track(self, coro: Awaitable[None]) -> None:
-        task: asyncio.Task[None] = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    def _spawn_http(self, state: _ConnState, scope: Scope, body: bytes) -> None:
-        if self._stopped:
-            return
-        self._ensure_loop_state(state)
-        self._track(self._run_http(state, scope, body))
-
-    def _spawn_ws(self, state: _ConnState, scope: Scope) -> None:
-        if self._stopped:
-            return
-        self._ensure_loop_state(state)
-        state.inbox = asyncio.Queue()
-        state.inbox.put_nowait({"type": "websocket.connect"})
-        self._track(self._run_ws(state, scope))
-
-    # ------------------------------------------------------------------ HTTP
-
-    async def _run_http(self, state: _ConnState, scope: Scope, body: bytes) -> None:
-        closed = self._ensure_loop_state(state)
-        request_sent = False
-        status = 200
-        headers: list[tuple[bytes, bytes]] = []
-        started = False  # http.response.start received
-        streaming = False
-        finished = False
-        sem = asyncio.Semaphore(_MAX_IN_FLIGHT)
-
-        async def receive() -> Message:
-            nonlocal request_sent
-            if not request_sent:
-                request_sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            await closed.wait()
-            return {"type": "http.disconnect"}
-
-        async def send(message: Message) -> None:
-            nonlocal status, headers, started, streaming, finished
-            kind = message.get("type")
-            if kind == "http.response.start":
-                if started:
-                    raise RuntimeError("http.response.start sent twice")
-                status = int(message["status"])
-                headers = _header_pairs(message.get("headers"))
-                for name, value in headers:
-                    _check_header_bytes(name, value)
-                started = True
-            elif kind == "http.response.body":
-                if not started:
-                    raise RuntimeError("http.response.body sent before http.response.start")
-                if finished:
-                    return
-                chunk = bytes(message.get("body", b""))
-                more = bool(message.get("more_body", False))
-                if not streaming and not more:
-                    finished = True
-                    await self._submit(state, _reply_op(status, chunk, headers))
-                    return
-                if not streaming:
-                    streaming = True
-                    await self._submit(state, _head_op(status, headers))
-                if chunk:
-                    await sem.acquire()
-                    fut = self._submit(state, _chunk_op(chunk))
-                    fut.add_done_callback(lambda _f: sem.release())
-                if not more:
-                    finished = True
-                    await self._submit(state, _chunk_op(b""))
-
-        try:
-            await self.app(scope, receive, send)
-        except Exception:
-            self._report(sys.exc_info()[1])
-            if not started:
-                await self._submit(state, _reply_op(500, b"Internal Server Error", []))
-            elif not finished:
-                await self._submit(state, _close_op)
-            return
-        if not started:
-            await self._submit(state, _reply_op(500, b"Internal Server Error", []))
-        elif not finished:
-            if streaming:
-                await self._submit(state, _chunk_op(b""))
-            else:
-                await self._submit(state, _reply_op(status, b"", headers))
-
-    # ------------------------------------------------------------------ WebSocket
-
-    async def _run_ws(self, state: _ConnState, scope: Scope) -> None:
-        inbox = state.inbox
-        assert inbox is not None
-        accepted = False
-        closed_sent = False
-        disconnected = False
-
-        async def receive() -> Message:
-            nonlocal disconnected
-            message = await inbox.get()
-            if message["type"] == "websocket.disconnect":
-                disconnected = True
-                inbox.put_nowait(message)  # later receive() calls see it again
-            return message
-
-        async def send(message: Message) -> None:
-            nonlocal accepted, closed_sent
-            kind = message.get("type")
-            if disconnected or closed_sent:
-                return
-            if kind == "websocket.accept":
-                if accepted:
-                    raise RuntimeError("websocket.accept sent twice")
-                extra = [(_dec(n), _dec(v)) for n, v in _header_pairs(message.get("headers"))]
-                sub = message.get("subprotocol")
-                if sub:
-                    extra.append(("Sec-WebSocket-Protocol", str(sub)))
-                hm = state.upgrade
-                state.upgrade = None
-                accepted = True
-                fut = self._submit(state, _accept_op(hm, extra))
-                await fut
-            elif kind == "websocket.send":
-                if not accepted:
-                    raise RuntimeError("websocket.send before websocket.accept")
-                text = message.get("text")
-                if text is not None:
-                    await self._submit(state, _ws_op(_enc(str(text)), _WS_OP_TEXT))
-                else:
-                    data = bytes(message.get("bytes") or b"")
-                    await self._submit(state, _ws_op(data, _WS_OP_BINARY))
-            elif kind == "websocket.close":
-                closed_sent = True
-                if not accepted:
-                    state.upgrade = None
-                    await self._submit(state, _reply_op(403, b"Forbidden", []))
-                    return
-                code = int(message.get("code") or 1000)
-                reason = str(message.get("reason") or "").encode("utf-8")
-                payload = struct.pack("!H", code) + reason
-                await self._submit(state, _ws_op(payload, _WS_OP_CLOSE))
-
-        try:
-            await self.app(scope, receive, send)
-        except Exception:
-            self._report(sys.exc_info()[1])
-            if not accepted and not closed_sent:
-                await self._submit(state, _reply_op(500, b"Internal Server Error", []))
-            elif not closed_sent:
-                await self._submit(state, _ws_op(struct.pack("!H", 1011), _WS_OP_CLOSE))
-            return
-        if not closed_sent:
-            if not accepted:
-                await self._submit(state, _reply_op(403, b"Forbidden", []))
-            elif not disconnected:
-                await self._submit(state, _ws_op(struct.pack("!H", 1000), _WS_OP_CLOSE))
-
-
-# ---------------------------------------------------------------------- operations
-# Built on the loop, executed on the poll thread with the live Connection.
-
-
-def _resolve(fut: asyncio.Future[None], exc: BaseException | None) -> None:
-    if fut.done():
-        return
-    if exc is None:
-        fut.set_result(None)
-    else:
-        fut.set_exception(exc)
-
-
-def _reply_op(status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> _Op:
-    pairs = [(_dec(n), _dec(v)) for n, v in headers if n.lower() != b"transfer-encoding"]
-
-    def op(conn: Connection) -> None:
-        conn.reply(status, body, pairs)
-
-    return op
-
-
-def _head_op(status: int, headers: list[tuple[bytes, bytes]]) -> _Op:
-    lines = [b"HTTP/1.1 %d %s\r\n" % (status, _REASONS.get(status, "").encode("ascii"))]
-    has_te = any(name.lower() == b"transfer-encoding" for name, _ in headers)
-    for name, value in headers:
-        # RFC 9112 6.1: no Content-Length next to Transfer-Encoding (e.g. Starlette's
-        # FileResponse announces a length and then streams the file in pieces).
-        if not has_te and name.lower() == b"content-length":
-            continue
-        lines.append(name + b": " + value + b"\r\n")
-    if not has_te:
-        lines.append(b"Transfer-Encoding: chunked\r\n")
-    lines.append(b"\r\n")
-    head = b"".join(lines)
-
-    def op(conn: Connection) -> None:
-        conn.send(head)
-
-    return op
-
-
-def _chunk_op(data: bytes) -> _Op:
-    def op(conn: Connection) -> None:
-        conn.http_chunk(data)
-
-    return op
-
-
-def _close_op(conn: Connection) -> None:
-    conn.close()
-
-
-def _ws_op(data: bytes, opcode: int) -> _Op:
-    def op(conn: Connection) -> None:
-        conn.ws_send(data, opcode)
-
-    return op
-
-
-def _accept_op(hm: HttpMessage | None, extra: list[tuple[str, str]]) -> _Op:
-    def op(conn: Connection) -> None:
-        if hm is None:
-            raise RuntimeError("WebSocket upgrade request is no longer available")
-        conn.ws_upgrade(hm, extra)
-
-    return op
-
 
 # ---------------------------------------------------------------------- serve()
 
 
-def serve(app: ASGIApp, url: str = "http://127.0.0.1:8000", *, tls: TlsOpts | None = None) -> None:
-    """Run ``app`` on ``url`` until SIGINT or SIGTERM (``tls``: see ``ASGIServer.start``)."""
+def serve(
+    app: ASGIApp, url: str = "http://127.0.0.1:8000", *, tls: TlsOpts | None = None, **options: Any
+) -> None:
+    """Run ``app`` on ``url`` until SIGINT or SIGTERM, then drain (``ASGIServer.stop``).
+
+    ``tls``: see ``ASGIServer.start``; other keywords go to ``ASGIServer``.
+    """
 
     async def main() -> None:
-        server = ASGIServer(app)
+        server = ASGIServer(app, **options)
         loop = asyncio.get_running_loop()
         stop_event = asyncio.Event()
         installed: list[signal.Signals] = []
@@ -737,9 +892,7 @@ def serve(app: ASGIApp, url: str = "http://127.0.0.1:8000", *, tls: TlsOpts | No
                 installed.append(sig)
             except (NotImplementedError, RuntimeError, ValueError):
                 try:
-                    previous[sig] = signal.signal(
-                        sig, lambda *_: loop.call_soon_threadsafe(stop_event.set)
-                    )
+                    previous[sig] = signal.signal(sig, lambda *_: loop.call_soon_threadsafe(stop_event.set))
                 except (ValueError, OSError):
                     pass
         try:

@@ -1,32 +1,33 @@
 # SPDX-License-Identifier: MIT
 """WSGI (PEP 3333) server on top of a pymongoose ``Manager``.
 
-The event loop builds the environ inside the ``MG_EV_HTTP_MSG`` handler and hands
-it, together with the connection *id* only, to a thread pool.  Workers never touch
-the ``Connection``: results come back to the loop through ``Manager.wakeup`` with a
-one-byte key, while the Python objects themselves travel through this module's own
-per-connection structures:
+The loop thread (whoever calls ``Manager.poll``) builds each request's environ inside the
+``MG_EV_HTTP_MSG`` handler and queues it for a pool of worker threads, which run the
+application. Responses come back as ``_Response`` objects: a worker appends the pieces
+the app produced and, once per batch, interrupts ``poll()`` with ``Manager.wakeup``; the
+loop writes them with ``Connection.http_respond``. A response whose pieces are all there
+when the loop looks (the common case: a worker holds the interpreter lock until it
+blocks) goes out as one complete response with its ``Content-Length``; otherwise it is
+streamed, at most ``_QUEUE_DEPTH`` pieces ahead of the socket (the worker waits, and
+gives up after ``stream_timeout`` seconds without progress).
 
-* ``_stash[conn_id]`` holds a complete small response (status, header pairs, body)
-  until the loop hands it to ``Connection.reply`` (wakeup key ``b"r"``);
-* ``_streams[conn_id]`` holds a bounded queue of pieces of a large response
-  (status line and headers, body batches, end marker; wakeup key ``b"s"``);
-* the key ``b"x"`` asks the loop to close a connection whose response broke off.
-
-Both dicts are empty whenever no response is in flight.
+With ``workers=0`` the application runs on the loop thread itself: no handoff at all, for
+applications that never block (one request at a time, as a sync worker).
 """
 
 from __future__ import annotations
 
+import email.utils
 import ipaddress
+import logging
+import queue
 import re
+import signal
 import sys
 import threading
 import time
-import traceback
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from io import BytesIO
 from types import TracebackType
 from typing import IO, Any, Protocol
@@ -35,7 +36,6 @@ from urllib.parse import unquote_to_bytes
 from ._mongoose import (
     MG_EV_CLOSE,
     MG_EV_HTTP_MSG,
-    MG_EV_POLL,
     MG_EV_WAKEUP,
     MG_EV_WRITE,
     Connection,
@@ -49,19 +49,17 @@ _ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 WSGIApp = Callable[..., Iterable[bytes]]
 StartResponse = Callable[..., Callable[[bytes], None]]
 
-_STREAM_THRESHOLD = 1 << 20  # bodies reaching this size are streamed
-_BATCH = 256 * 1024  # bytes per streamed piece
-_QUEUE_DEPTH = 16  # pieces queued per connection before the worker waits
+logger = logging.getLogger("pymongoose.wsgi")
 
-_KEY_REPLY = b"r"
-_KEY_STREAM = b"s"
-_KEY_CLOSE = b"x"
-
-_HEAD, _DATA, _END = 0, 1, 2
+_QUEUE_DEPTH = 16  # pieces of a streamed response queued before the worker waits
+_DEFAULT_MAX_QUEUE = 1024  # requests waiting for a worker before new ones get 503
+_DRAIN_POLL_MS = 20
 
 _TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 _BAD_VALUE_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _STATUS_RE = re.compile(r"([1-9][0-9]{2})(?: [^\x00-\x08\x0a-\x1f\x7f]*)?\Z")
+_UNAVAILABLE = [("Content-Type", "text/plain; charset=utf-8"), ("Connection", "close")]
+_ERROR_HEADERS = [("Content-Type", "text/plain; charset=utf-8")]
 
 
 class _HttpMessageLike(Protocol):
@@ -82,7 +80,6 @@ class _ConnectionLike(Protocol):
 
     @property
     def remote_addr(self) -> tuple[str, int, bool] | None: ...
-
 
 class FileWrapper:
     """``wsgi.file_wrapper``: iterate over ``filelike.read(blksize)`` blocks."""
@@ -141,8 +138,9 @@ def _add_tls_environ(environ: dict[str, Any], conn: _ConnectionLike) -> None:
         environ[f"SSL_CLIENT_CERT_CHAIN_{i}"] = pem
 
 
+
 def _build_environ(
-    hm: _HttpMessageLike, conn: _ConnectionLike, server_name: str, server_port: int
+    hm: _HttpMessageLike, conn: _ConnectionLike, server_name: str, server_port: int, root_path: str = ""
 ) -> dict[str, Any]:
     """Build a PEP 3333 environ from a request view (or any object with the same members)."""
     uri = hm.uri
@@ -150,23 +148,29 @@ def _build_environ(
         path, query = uri.split("?", 1)
     else:
         path, query = uri, hm.query
-    path_bytes = unquote_to_bytes(path.encode("utf-8", "surrogateescape"))
-    body = hm.body_bytes
+    path_info = unquote_to_bytes(path.encode("utf-8", "surrogateescape")).decode("latin-1") if "%" in path else _native(path)
+    if root_path and (path_info == root_path or path_info.startswith(root_path + "/")):
+        path_info = path_info[len(root_path):]
     remote = conn.remote_addr
     remote_ip = remote[0] if remote else ""
+    raw_uri = _native(uri if not query or "?" in uri else f"{uri}?{query}")
     environ: dict[str, Any] = {
         "REQUEST_METHOD": hm.method,
-        "SCRIPT_NAME": "",
-        "PATH_INFO": path_bytes.decode("latin-1"),
+        "SCRIPT_NAME": root_path,
+        "PATH_INFO": path_info,
         "QUERY_STRING": _native(query),
+        "RAW_URI": raw_uri,
+        "REQUEST_URI": raw_uri,
         "SERVER_NAME": server_name,
         "SERVER_PORT": str(server_port),
         "SERVER_PROTOCOL": hm.proto,
         "REMOTE_ADDR": remote_ip,
         "REMOTE_HOST": remote_ip,
+        "REMOTE_PORT": str(remote[1]) if remote else "",
         "wsgi.version": (1, 0),
         "wsgi.url_scheme": "https" if conn.is_tls else "http",
-        "wsgi.input": BytesIO(bytes(body)),
+        "wsgi.input": BytesIO(hm.body_bytes),
+        "wsgi.input_terminated": True,
         "wsgi.errors": sys.stderr,
         "wsgi.multithread": True,
         "wsgi.multiprocess": False,
@@ -175,18 +179,18 @@ def _build_environ(
     }
     if conn.is_tls:
         _add_tls_environ(environ, conn)
-    content_type = hm.header("Content-Type")
-    if content_type is not None:
-        environ["CONTENT_TYPE"] = _native(content_type)
-    content_length = hm.header("Content-Length")
-    if content_length is not None:
-        environ["CONTENT_LENGTH"] = _native(content_length)
     for name, value in hm.headers():
+        if "_" in name:
+            # Header names with "_" would map to the same key as their "-" twin (PEP 3333
+            # CGI naming): a client could spoof X-Forwarded-For as X_Forwarded_For. Dropped,
+            # as gunicorn and nginx do.
+            continue
         key = name.upper().replace("-", "_")
-        if key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        value = _native(value.strip())
+        if key == "CONTENT_TYPE" or key == "CONTENT_LENGTH":
+            environ[key] = value
             continue
         key = "HTTP_" + key
-        value = _native(value.strip())
         if key in environ:
             environ[key] = environ[key] + ", " + value
         else:
@@ -194,61 +198,66 @@ def _build_environ(
     return environ
 
 
-class _Abort(Exception):
-    """The connection went away (or the pool is closing): stop the worker quietly."""
-
-
 class _Timeout(Exception):
-    """The worker waited ``_stream_timeout`` seconds on a full queue."""
+    """A streamed response made no progress for ``stream_timeout`` seconds."""
 
 
-class _Stream:
-    """Bounded queue of response pieces for one connection (worker → loop)."""
-
-    def __init__(self, chunked: bool) -> None:
-        self.chunked = chunked
-        self.cond = threading.Condition()
-        self.items: deque[tuple[int, bytes]] = deque()
-        self.closed = False
+class _Gone(Exception):
+    """The connection went away (or the server closed): stop producing quietly."""
 
 
-class _Response:
-    """Per-request worker state: status, headers and the body collected so far."""
-
-    def __init__(self, conn_id: int, method: str, http10: bool) -> None:
-        self.conn_id = conn_id
-        self.method = method
-        self.http10 = http10
-        self.status: str | None = None
-        self.headers: list[tuple[str, str]] = []
-        self.body: list[bytes] = []
-        self.size = 0
-        self.stream: _Stream | None = None
-        self.pending = bytearray()
-
-
-def _check_headers(status: Any, headers: Any) -> tuple[str, list[tuple[str, str]]]:
-    if not isinstance(status, str) or not _STATUS_RE.match(status):
-        raise ValueError(f"invalid WSGI status {status!r}")
-    pairs: list[tuple[str, str]] = []
+def _latin1_headers(headers: Any) -> list[tuple[str, str] | tuple[bytes, bytes]]:
+    """Validated header pairs; non-ASCII (latin-1, PEP 3333) ones as bytes."""
+    pairs: list[Any] = []
     for item in headers:
         name, value = item
-        if not isinstance(name, str) or not isinstance(value, str):
+        if type(name) is not str or type(value) is not str:
             raise TypeError(f"header name and value must be str: {item!r}")
         if not _TOKEN_RE.match(name):
             raise ValueError(f"invalid header name {name!r}")
         if _BAD_VALUE_RE.search(value):
             raise ValueError(f"invalid header value for {name!r}")
-        pairs.append((name, value))
-    return status, pairs
+        if value.isascii():
+            pairs.append((name, value))
+        else:
+            pairs.append((name.encode("latin-1"), value.encode("latin-1")))
+    return pairs
+
+
+class _Response:
+    """One response on its way from a worker to the loop (guarded by ``cond``)."""
+
+    __slots__ = ("conn_id", "cond", "status", "headers", "pieces", "finished", "failed",
+                 "started", "queued", "gone", "progress")
+
+    def __init__(self, conn_id: int) -> None:
+        self.conn_id = conn_id
+        self.cond = threading.Condition(threading.Lock())
+        self.status = 0
+        self.headers: list[Any] = []
+        self.pieces: deque[bytes] = deque()
+        self.finished = False  # the app is done: no more pieces
+        self.failed = False  # the app broke off mid-response: close the connection
+        self.started = False  # loop side: the head went out (streaming)
+        self.queued = False  # in the loop's ready list
+        self.gone = False  # the connection closed or the server stopped
+        self.progress = 0  # pieces the loop has taken (the stream timeout's clock)
 
 
 class WSGIServer:
     """Serve a WSGI application with a pymongoose ``Manager`` and a thread pool.
 
-    ``app`` runs on a pool of ``workers`` threads, never on the loop thread.
-    ``error_handler`` is passed to the ``Manager``. A worker streaming a large response
-    gives up after waiting ``stream_timeout`` seconds for a slow client.
+    ``app`` runs on ``workers`` threads (``0``: on the thread that polls). A worker
+    streaming a response gives up after ``stream_timeout`` seconds without progress
+    (the client stopped reading). ``error_handler`` is passed to the ``Manager``;
+    application errors are logged to the ``pymongoose.wsgi`` logger.
+
+    Keyword-only options: ``root_path`` (``SCRIPT_NAME``; stripped from ``PATH_INFO``
+    when the request path starts with it); ``server_header`` (``None`` for no ``Server``
+    header); ``date_header`` (``Date`` on every response, RFC 9110 §6.6.1);
+    ``max_queue`` (requests waiting for a worker before new ones get ``503``, default
+    1024); ``graceful_timeout`` (seconds ``run()`` waits for requests in flight when it
+    stops, ``None`` for ever); ``limits`` (the ``Manager``'s engine limits).
     """
 
     def __init__(
@@ -257,18 +266,51 @@ class WSGIServer:
         workers: int = 4,
         error_handler: Callable[[Exception], Any] | None = None,
         stream_timeout: float = 5.0,
+        *,
+        root_path: str = "",
+        server_header: str | None = "pymongoose",
+        date_header: bool = True,
+        max_queue: int | None = None,
+        graceful_timeout: float | None = 30.0,
+        limits: dict[str, int | float] | None = None,
     ) -> None:
+        if workers < 0:
+            raise ValueError("workers must not be negative")
+        if max_queue is not None and max_queue < 1:
+            raise ValueError("max_queue must be at least 1")
         self.app = app
-        self._stream_timeout: float = stream_timeout
-        self._stash: dict[int, tuple[int, list[tuple[str, str]], bytes]] = {}
-        self._streams: dict[int, _Stream] = {}
-        self._active: set[int] = set()
-        self._lock = threading.Lock()
-        self._closed = False
+        self.root_path = root_path.rstrip("/")
+        self._workers = workers
+        self._stream_timeout = stream_timeout
+        self._server_header = server_header
+        self._date_header = date_header
+        self._max_queue = _DEFAULT_MAX_QUEUE if max_queue is None else max_queue
+        self._graceful_timeout = graceful_timeout
         self._server_name = "127.0.0.1"
         self._server_port = 8000
-        self._pool = ThreadPoolExecutor(max_workers=workers)
-        self._manager = Manager(self._handler, enable_wakeup=True, error_handler=error_handler, poll_events=False)
+        self._manager = Manager(
+            self._handler, enable_wakeup=True, error_handler=error_handler, poll_events=False, limits=limits
+        )
+        # Loop side (the polling thread only).
+        self._conns: dict[int, Connection] = {}  # connections with a request in flight
+        self._streaming: dict[int, _Response] = {}  # responses waiting for the socket
+        self._listeners: list[Connection] = []
+        self._date_second = -1
+        self._extra: list[tuple[str, str]] = []
+        self._draining = False
+        # Shared (appends and pops are atomic; flags are advisory, see _ready_push).
+        self._ready: deque[_Response] = deque()
+        self._wake_pending = False
+        self._wake_target = self._manager.wakeup_id
+        self._jobs: queue.SimpleQueue[tuple[dict[str, Any], _Response] | None] = queue.SimpleQueue()
+        self._queued = 0  # jobs not yet taken by a worker
+        self._in_flight = 0  # requests between MG_EV_HTTP_MSG and their response's end
+        self._closed = False
+        self._stop_requested = False
+        self._stop_timeout: float | None = None
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._refresh_headers()
 
     @property
     def manager(self) -> Manager:
@@ -277,18 +319,26 @@ class WSGIServer:
 
     # ------------------------------------------------------------------ control
 
-    def listen(self, url: str = "http://127.0.0.1:8000", *, tls: TlsOpts | None = None) -> Connection:
+    def listen(
+        self, url: str = "http://127.0.0.1:8000", *, tls: TlsOpts | None = None, **listen_options: Any
+    ) -> Connection:
         """Listen on ``url`` and return the listener; its address fills ``SERVER_NAME``/``SERVER_PORT``.
 
         ``tls`` [ext]: certificate and key for every accepted connection (``https://`` URLs);
         the environ then has ``wsgi.url_scheme`` ``https``, ``HTTPS=on`` and mod_ssl's
         ``SSL_*`` variables (``SSL_CLIENT_CERT`` and ``SSL_CLIENT_S_DN`` with client certificates).
+        Other keywords go to ``Manager.listen`` (e.g. ``reuse_port=True``).
         """
-        conn = self._manager.listen(url)
+        conn = self._manager.listen(url, **listen_options)
         if tls is not None:
             conn.tls_init(tls)
+        self._listeners.append(conn)
+        if len(self._listeners) == 1:
+            # MG_EV_WAKEUP is delivered to a live connection (the wakeup channel itself only
+            # interrupts poll); while draining, after the listeners closed, _drain() looks.
+            self._wake_target = conn.id
         addr = conn.local_addr
-        if addr is not None:
+        if addr is not None and addr[1]:
             host, port = addr[0], addr[1]
             try:
                 if ipaddress.ip_address(host).is_unspecified:
@@ -300,121 +350,255 @@ class WSGIServer:
         return conn
 
     def run(self, poll_ms: int = 100) -> None:
-        """Poll until SIGINT or SIGTERM (as ``Manager.run``), then ``close()``."""
+        """Poll until SIGINT, SIGTERM or ``stop()``, drain (see ``stop``), then ``close()``."""
+        previous: dict[int, Any] = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                try:
+                    previous[sig] = signal.signal(sig, lambda *_: self.stop())
+                except (ValueError, OSError):
+                    pass
         try:
-            self._manager.run(poll_ms)
+            while not self._stop_requested:
+                self._manager.poll(poll_ms)
+                self._refresh_headers()
+            self._drain()
         finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
             self.close()
 
+    def stop(self, timeout: float | None = None) -> None:
+        """Ask ``run()`` to stop gracefully (safe from any thread and from signal handlers).
+
+        ``run()`` then stops accepting, closes idle connections, lets the requests in
+        flight finish (their responses carry ``Connection: close``) for up to ``timeout``
+        seconds (default: ``graceful_timeout``), closes and returns.
+        """
+        if timeout is not None:
+            self._stop_timeout = timeout
+        self._stop_requested = True
+        try:
+            self._manager.wakeup(self._manager.wakeup_id)
+        except Exception:  # closed already
+            pass
+
     def close(self) -> None:
-        """Stop the worker pool without waiting for it and close the manager."""
+        """Stop at once: workers are told to quit (without waiting for them) and the manager closes."""
         with self._lock:
+            if self._closed:
+                return
             self._closed = True
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        for _ in self._threads:
+            self._jobs.put(None)
+        self._threads = []
+        while self._ready:
+            self._gone(self._ready.popleft())
+        for resp in self._streaming.values():
+            self._gone(resp)
+        self._streaming.clear()
+        self._conns.clear()
         self._manager.close()
 
+    def _drain(self) -> None:
+        timeout = self._stop_timeout if self._stop_timeout is not None else self._graceful_timeout
+        deadline = None if timeout is None else time.monotonic() + timeout
+        self._draining = True
+        self._wake_target = self._manager.wakeup_id
+        for listener in self._listeners:
+            listener.close()
+        self._listeners = []
+        for conn in self._manager.connections:
+            if not conn.is_listening and conn.id not in self._conns:
+                conn.close()  # idle keep-alive connection
+        while self._in_flight or any(c.send_len for c in self._manager.connections):
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            self._manager.poll(_DRAIN_POLL_MS)
+            self._on_ready()
+
     # ------------------------------------------------------------- loop side
+
+    def _refresh_headers(self) -> None:
+        now = int(time.time())
+        if now == self._date_second:
+            return
+        self._date_second = now
+        extra: list[tuple[str, str]] = []
+        if self._server_header:
+            extra.append(("Server", self._server_header))
+        if self._date_header:
+            extra.append(("Date", email.utils.formatdate(now, usegmt=True)))
+        self._extra = extra
+
+    def _extra_headers(self) -> list[tuple[str, str]]:
+        if self._draining:
+            return self._extra + [("Connection", "close")]
+        return self._extra
 
     def _handler(self, conn: Connection, ev: int, data: Any) -> None:
         if ev == MG_EV_HTTP_MSG:
             self._on_request(conn, data)
         elif ev == MG_EV_WAKEUP:
-            if data == _KEY_CLOSE:
-                conn.close()
-            else:
-                self._deliver(conn)
-        elif ev == MG_EV_POLL or ev == MG_EV_WRITE:
-            if self._stash or self._streams:
-                self._deliver(conn)
+            self._on_ready()
+        elif ev == MG_EV_WRITE:
+            resp = self._streaming.get(conn.id)
+            if resp is not None and not conn.is_full:
+                self._pump(conn, resp)
         elif ev == MG_EV_CLOSE:
-            self._release(conn.id)
+            conn_id = conn.id
+            if self._conns.pop(conn_id, None) is not None:
+                self._in_flight -= 1
+            resp = self._streaming.pop(conn_id, None)
+            if resp is not None:
+                self._gone(resp)
 
     def _on_request(self, conn: Connection, hm: Any) -> None:
-        environ = _build_environ(hm, conn, self._server_name, self._server_port)
-        conn_id = conn.id
+        if self._closed:
+            return
+        if self._draining or self._queued >= self._max_queue:
+            conn.http_respond(503, _UNAVAILABLE + self._extra, b"Service Unavailable")
+            return
+        environ = _build_environ(hm, conn, self._server_name, self._server_port, self.root_path)
+        resp = _Response(conn.id)
+        self._conns[conn.id] = conn
+        self._in_flight += 1
+        if self._workers == 0:
+            environ["wsgi.multithread"] = False
+            self._serve(environ, resp)
+            self._deliver(resp)
+            return
+        if len(self._threads) < self._workers:
+            self._spawn_worker()
         with self._lock:
-            if self._closed:
-                return
-            self._active.add(conn_id)
-        http10 = environ["SERVER_PROTOCOL"].upper() == "HTTP/1.0"
-        try:
-            self._pool.submit(self._work, conn_id, environ, http10)
-        except RuntimeError:  # pool shut down
-            with self._lock:
-                self._active.discard(conn_id)
-            conn.reply(503, b"Service Unavailable")
+            self._queued += 1
+        self._jobs.put((environ, resp))
 
-    def _deliver(self, conn: Connection) -> None:
-        conn_id = conn.id
-        with self._lock:
-            reply = self._stash.pop(conn_id, None)
-            stream = self._streams.get(conn_id)
-            if reply is not None:
-                self._active.discard(conn_id)
-        if reply is not None:
-            status, headers, body = reply
-            try:
-                conn.reply(status, body, headers)
-            except (ValueError, TypeError):
-                traceback.print_exc(file=sys.stderr)
-                conn.reply(500, b"Internal Server Error")
-        elif stream is not None:
-            self._pump(conn, stream)
+    def _spawn_worker(self) -> None:
+        t = threading.Thread(target=self._worker, name=f"pymongoose-wsgi-{len(self._threads)}", daemon=True)
+        self._threads.append(t)
+        t.start()
 
-    def _pump(self, conn: Connection, stream: _Stream) -> None:
-        while not conn.is_full:
-            with stream.cond:
-                if not stream.items:
-                    return
-                kind, data = stream.items.popleft()
-                stream.cond.notify_all()
-            if kind == _HEAD:
-                conn.send(data)
-            elif kind == _DATA:
-                if stream.chunked:
-                    conn.http_chunk(data)
-                else:
-                    conn.send(data)
+    def _on_ready(self) -> None:
+        self._wake_pending = False  # before draining: a later push wakes us again
+        ready = self._ready
+        while ready:
+            resp = ready.popleft()
+            resp.queued = False
+            self._deliver(resp)
+
+    def _deliver(self, resp: _Response) -> None:
+        conn = self._conns.get(resp.conn_id)
+        if conn is None or self._closed:
+            self._gone(resp)
+            return
+        self._pump(conn, resp)
+
+    def _pump(self, conn: Connection, resp: _Response) -> None:
+        """Write what ``resp`` has for ``conn``; stops while the send buffer is full."""
+        with resp.cond:
+            pieces = resp.pieces
+            if resp.failed:
+                taken = len(pieces)
+                pieces.clear()
+                body, complete, more, end = b"", False, False, True
+            elif not resp.started and resp.finished:
+                taken = len(pieces)
+                body = pieces[0] if taken == 1 else b"".join(pieces)
+                pieces.clear()
+                complete, more, end = True, False, True
             else:
-                with self._lock:
-                    if self._streams.get(conn.id) is stream:
-                        del self._streams[conn.id]
-                    self._active.discard(conn.id)
-                if stream.chunked:
-                    conn.http_chunk(b"")
+                complete, end = False, False
+                taken = 0
+            if taken:
+                resp.progress += taken
+                resp.cond.notify()
+        conn_id = resp.conn_id
+        try:
+            if resp.failed:
+                if resp.started:
+                    conn.close()  # the response broke off: only a close tells the client
                 else:
-                    conn.drain()
-                return
+                    conn.http_respond(500, _ERROR_HEADERS + self._extra_headers(), b"Internal Server Error")
+            elif complete:
+                conn.http_respond(resp.status, resp.headers + self._extra_headers(), body)
+            else:
+                self._pump_stream(conn, resp)
+                if not resp.finished or resp.pieces or conn_id in self._streaming:
+                    return
+        except (ValueError, TypeError, RuntimeError) as exc:
+            logger.error("Invalid WSGI response: %s", exc)
+            if not conn.is_closing:
+                conn.close()
+        if self._conns.pop(conn_id, None) is not None:
+            self._in_flight -= 1
+        self._streaming.pop(conn_id, None)
 
-    def _release(self, conn_id: int) -> None:
-        with self._lock:
-            self._active.discard(conn_id)
-            self._stash.pop(conn_id, None)
-            stream = self._streams.pop(conn_id, None)
-        if stream is not None:
-            with stream.cond:
-                stream.closed = True
-                stream.cond.notify_all()
+    def _pump_stream(self, conn: Connection, resp: _Response) -> None:
+        while not conn.is_full:
+            with resp.cond:
+                if resp.pieces:
+                    piece = resp.pieces.popleft()
+                    resp.progress += 1
+                    resp.cond.notify()
+                    last = resp.finished and not resp.pieces
+                elif resp.finished:
+                    piece, last = b"", True
+                else:
+                    self._streaming[resp.conn_id] = resp
+                    return
+            if not resp.started:
+                resp.started = True
+                conn.http_respond(resp.status, resp.headers + self._extra_headers(), piece, more=not last)
+            else:
+                conn.http_respond_body(piece, more=not last)
+            if last:
+                self._streaming.pop(resp.conn_id, None)
+                return
+        self._streaming[resp.conn_id] = resp  # MG_EV_WRITE pumps the rest
+
+    def _gone(self, resp: _Response) -> None:
+        with resp.cond:
+            resp.gone = True
+            resp.pieces.clear()
+            resp.cond.notify_all()
 
     # ----------------------------------------------------------- worker side
 
-    def _wake(self, conn_id: int, key: bytes) -> None:
-        try:
-            self._manager.wakeup(conn_id, key)
-        except Exception:  # manager freed after close(): drop silently
-            pass
+    def _worker(self) -> None:
+        get = self._jobs.get
+        while True:
+            job = get()
+            if job is None:
+                return
+            with self._lock:
+                self._queued -= 1
+            environ, resp = job
+            if resp.gone or self._closed:
+                continue
+            self._serve(environ, resp)
+            if not self._closed:
+                self._ready_push(resp)
 
-    def _work(self, conn_id: int, environ: dict[str, Any], http10: bool) -> None:
-        try:
-            self._serve_one(conn_id, environ, http10)
-        except Exception:  # never let anything escape a worker
-            pass
+    def _ready_push(self, resp: _Response) -> None:
+        """Hand ``resp`` to the loop (at most once until the loop took it)."""
+        if resp.queued or self._workers == 0:
+            return
+        resp.queued = True
+        self._ready.append(resp)
+        if not self._wake_pending:
+            self._wake_pending = True
+            try:
+                self._manager.wakeup(self._wake_target)
+            except Exception:  # the manager closed: nothing to deliver to
+                pass
 
-    def _serve_one(self, conn_id: int, environ: dict[str, Any], http10: bool) -> None:
-        resp = _Response(conn_id, environ["REQUEST_METHOD"], http10)
+    def _serve(self, environ: dict[str, Any], resp: _Response) -> None:
+        """Run the app for one request, filling ``resp``; never raises."""
+        headers_sent = False
 
         def write(data: bytes) -> None:
-            if resp.status is None:
+            if resp.status == 0:
                 raise AssertionError("write() called before start_response()")
             self._emit(resp, data)
 
@@ -423,13 +607,16 @@ class WSGIServer:
         ) -> Callable[[bytes], None]:
             if exc_info is not None:
                 try:
-                    if resp.stream is not None:
+                    if resp.progress or resp.started:
                         raise exc_info[1].with_traceback(exc_info[2])
                 finally:
                     exc_info = None
-            elif resp.status is not None:
+            elif resp.status != 0:
                 raise AssertionError("start_response() called twice without exc_info")
-            resp.status, resp.headers = _check_headers(status, headers)
+            if not isinstance(status, str) or not _STATUS_RE.match(status):
+                raise ValueError(f"invalid WSGI status {status!r}")
+            resp.headers = _latin1_headers(headers)
+            resp.status = int(status[:3])
             return write
 
         try:
@@ -437,125 +624,56 @@ class WSGIServer:
             try:
                 for piece in result:
                     if piece:
-                        if resp.status is None:
+                        if resp.status == 0:
                             raise AssertionError("body produced before start_response()")
                         self._emit(resp, piece)
             finally:
                 close = getattr(result, "close", None)
                 if close is not None:
                     close()
-            if resp.status is None:
+            if resp.status == 0:
                 raise AssertionError("application did not call start_response()")
-        except (_Abort, _Timeout):
-            self._abort(resp)
+        except _Gone:
+            return
+        except _Timeout:
+            logger.warning("WSGI response abandoned: no progress for %s s (client not reading)", self._stream_timeout)
+            with resp.cond:
+                resp.failed = True
             return
         except Exception:
-            try:
-                traceback.print_exc(file=environ["wsgi.errors"])
-            except Exception:
-                pass
-            if resp.stream is not None:
-                self._abort(resp)
-            else:
-                self._hand_reply(conn_id, 500, [], b"Internal Server Error")
+            logger.exception("Exception in WSGI application")
+            with resp.cond:
+                resp.failed = True
             return
-        if resp.stream is None:
-            status_code = int(resp.status[:3])
-            headers = [
-                (n, v)
-                for n, v in resp.headers
-                if n.lower() not in ("content-length", "transfer-encoding")
-            ]
-            self._hand_reply(conn_id, status_code, headers, b"".join(resp.body))
-            return
-        try:
-            if resp.pending:
-                self._push(resp, _DATA, bytes(resp.pending))
-                resp.pending.clear()
-            self._push(resp, _END, b"")
-        except (_Abort, _Timeout):
-            self._abort(resp)
-
-    def _hand_reply(
-        self, conn_id: int, status: int, headers: list[tuple[str, str]], body: bytes
-    ) -> None:
-        with self._lock:
-            if self._closed or conn_id not in self._active:
-                return
-            self._stash[conn_id] = (status, headers, body)
-        self._wake(conn_id, _KEY_REPLY)
-
-    def _abort(self, resp: _Response) -> None:
-        """Drop a broken-off stream and have the loop close the connection."""
-        stream = resp.stream
-        with self._lock:
-            alive = resp.conn_id in self._active and not self._closed
-            if stream is not None and self._streams.get(resp.conn_id) is stream:
-                del self._streams[resp.conn_id]
-            self._active.discard(resp.conn_id)
-        if alive:
-            self._wake(resp.conn_id, _KEY_CLOSE)
+        del headers_sent
+        with resp.cond:
+            resp.finished = True
 
     def _emit(self, resp: _Response, data: Any) -> None:
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(f"WSGI body data must be bytes, not {type(data).__name__}")
-        if resp.stream is None:
-            resp.body.append(bytes(data))
-            resp.size += len(data)
-            if resp.size < _STREAM_THRESHOLD or resp.method.upper() == "HEAD":
-                return
-            self._start_stream(resp)
-            data = b"".join(resp.body)
-            resp.body = []
-        resp.pending += data
-        while len(resp.pending) >= _BATCH:
-            piece = bytes(resp.pending[:_BATCH])
-            del resp.pending[:_BATCH]
-            self._push(resp, _DATA, piece)
-
-    def _start_stream(self, resp: _Response) -> None:
-        assert resp.status is not None
-        chunked = not resp.http10
-        stream = _Stream(chunked)
-        with self._lock:
-            if self._closed or resp.conn_id not in self._active:
-                raise _Abort()
-            self._streams[resp.conn_id] = stream
-        resp.stream = stream
-        lines = [f"HTTP/1.1 {resp.status}\r\n"]
-        has_type = False
-        for name, value in resp.headers:
-            lname = name.lower()
-            if lname == "transfer-encoding" or (chunked and lname == "content-length"):
-                continue
-            if lname == "content-type":
-                has_type = True
-            lines.append(f"{name}: {value}\r\n")
-        if not has_type:
-            lines.insert(1, "Content-Type: text/plain\r\n")
-        lines.append("Transfer-Encoding: chunked\r\n" if chunked else "Connection: close\r\n")
-        lines.append("\r\n")
-        self._push(resp, _HEAD, "".join(lines).encode("utf-8", "surrogateescape"))
-
-    def _push(self, resp: _Response, kind: int, data: bytes) -> None:
-        stream = resp.stream
-        assert stream is not None
+        if self._workers == 0:
+            with resp.cond:
+                resp.pieces.append(bytes(data))
+            return  # delivered whole when the app returns (the loop is this thread)
         deadline: float | None = None
-        with stream.cond:
+        seen = -1
+        with resp.cond:
             while True:
-                if stream.closed or self._closed:
-                    raise _Abort()
-                if len(stream.items) < _QUEUE_DEPTH:
+                if resp.gone or self._closed:
+                    raise _Gone()
+                if len(resp.pieces) < _QUEUE_DEPTH:
                     break
-                now = time.monotonic()
-                if deadline is None:
-                    deadline = now + float(self._stream_timeout)
-                remaining = deadline - now
+                # The stream timeout measures a lack of progress, not the total time.
+                if resp.progress != seen:
+                    seen = resp.progress
+                    deadline = time.monotonic() + float(self._stream_timeout)
+                remaining = deadline - time.monotonic() if deadline is not None else 0.0
                 if remaining <= 0:
                     raise _Timeout()
-                stream.cond.wait(remaining)
-            stream.items.append((kind, data))
-        self._wake(resp.conn_id, _KEY_STREAM)
+                resp.cond.wait(remaining)
+            resp.pieces.append(bytes(data))
+        self._ready_push(resp)
 
 
 def serve(
@@ -565,9 +683,13 @@ def serve(
     stream_timeout: float = 5.0,
     *,
     tls: TlsOpts | None = None,
+    **options: Any,
 ) -> None:
-    """Serve ``app`` on ``url`` until SIGINT/SIGTERM, after printing a one-line banner."""
-    server = WSGIServer(app, workers=workers, stream_timeout=stream_timeout)
+    """Serve ``app`` on ``url`` until SIGINT/SIGTERM (then drain), after printing a one-line banner.
+
+    Other keywords go to ``WSGIServer``.
+    """
+    server = WSGIServer(app, workers=workers, stream_timeout=stream_timeout, **options)
     server.listen(url, tls=tls)
     scheme = "https" if tls is not None else "http"
     print(

@@ -2050,3 +2050,147 @@ TEST(Resolver, ManyLookupsUseAtMostTheBoundedPool) {
   }
   EXPECT_LE(mg::net::resolver_threads(), mg::net::kMaxResolverThreads);
 }
+
+// ---- [ext] adapter responses: mg::http::respond / respond_body (RFC 9112 §6) ----
+
+TEST(ManagerHttpRespond, CompleteResponseKeepsHeadersAddsOnlyItsLength) {
+  Server s;
+  s.hook = [&](Connection* c, int ev, const void*) {
+    if (ev != mg::EV_HTTP_MSG) return;
+    const Header hdrs[] = {{"x-a", "1"}, {"content-length", "999"}, {"transfer-encoding", "chunked"}};
+    EXPECT_TRUE(mg::http::respond(c, 201, hdrs, "hello", false));
+  };
+  Client cl(s.port);
+  s.accept(cl);
+  cl.send(get("/"));
+  const std::string want = "HTTP/1.1 201 Created\r\nx-a: 1\r\nContent-Length: 5\r\n\r\nhello";
+  ASSERT_TRUE(s.read_n(cl, want.size()));
+  EXPECT_EQ(cl.in, want);  // no Content-Type invented, the program's framing headers replaced
+  cl.in.clear();
+  cl.send(get("/again"));  // keep-alive: the request was completed
+  ASSERT_TRUE(s.read_n(cl, want.size()));
+  EXPECT_EQ(cl.in, want);
+}
+
+TEST(ManagerHttpRespond, StreamedWithoutLengthIsChunkedAndCompletes) {
+  Server s;
+  uint64_t id = 0;
+  s.hook = [&](Connection* c, int ev, const void*) {
+    if (ev != mg::EV_HTTP_MSG) return;
+    id = c->id;
+    EXPECT_TRUE(mg::http::respond(c, 200, {}, "ab", true));
+    EXPECT_FALSE(mg::http::respond(c, 200, {}, "x", false));  // one response at a time
+  };
+  Client cl(s.port);
+  s.accept(cl);
+  cl.send(get("/"));
+  ASSERT_TRUE(s.run_until([&] { return id != 0; }));
+  Connection* c = s.m.find(id);
+  EXPECT_TRUE(mg::http::respond_body(c, "cde", true));
+  EXPECT_TRUE(mg::http::respond_body(c, "", false));
+  EXPECT_FALSE(mg::http::respond_body(c, "late", true));  // nothing in progress any more
+  const std::string want = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n3\r\ncde\r\n0\r\n\r\n";
+  ASSERT_TRUE(s.read_n(cl, want.size()));
+  EXPECT_EQ(cl.in, want);
+  cl.in.clear();
+  cl.send(get("/2"));  // the next request is parsed: the streamed one completed
+  ASSERT_TRUE(s.read_n(cl, 10));
+}
+
+TEST(ManagerHttpRespond, StreamedWithProgramLengthIsIdentity) {
+  Server s;
+  s.hook = [&](Connection* c, int ev, const void*) {
+    if (ev != mg::EV_HTTP_MSG) return;
+    const Header hdrs[] = {{"Content-Length", "6"}};
+    mg::http::respond(c, 200, hdrs, "abc", true);
+    mg::http::respond_body(c, "def", false);
+  };
+  Client cl(s.port);
+  s.accept(cl);
+  cl.send(get("/"));
+  const std::string want = "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nabcdef";
+  ASSERT_TRUE(s.read_n(cl, want.size()));
+  s.run_for(20);
+  cl.pull();
+  EXPECT_EQ(cl.in, want);
+  EXPECT_FALSE(cl.eof);
+}
+
+TEST(ManagerHttpRespond, LengthMismatchTruncatesAndCloses) {
+  for (const char* second : {"defgh", ""}) {  // longer than announced, then shorter
+    Server s;
+    s.hook = [&](Connection* c, int ev, const void*) {
+      if (ev != mg::EV_HTTP_MSG) return;
+      const Header hdrs[] = {{"Content-Length", "6"}};
+      mg::http::respond(c, 200, hdrs, "abc", true);
+      mg::http::respond_body(c, second, false);
+    };
+    Client cl(s.port);
+    s.accept(cl);
+    cl.send(get("/"));
+    ASSERT_TRUE(s.read_eof(cl));  // RFC 9112 §6.3: only a close ends a wrong length honestly
+    std::string body = cl.in.substr(cl.in.find("\r\n\r\n") + 4);
+    EXPECT_EQ(body, *second ? "abcdef" : "abc") << second;
+  }
+}
+
+TEST(ManagerHttpRespond, Http10StreamEndsWithClose) {
+  Server s;
+  s.hook = [&](Connection* c, int ev, const void*) {
+    if (ev != mg::EV_HTTP_MSG) return;
+    mg::http::respond(c, 200, {}, "ab", true);
+    mg::http::respond_body(c, "cd", false);
+  };
+  Client cl(s.port);
+  s.accept(cl);
+  cl.send("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+  ASSERT_TRUE(s.read_eof(cl));
+  EXPECT_EQ(cl.in, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nabcd");
+}
+
+TEST(ManagerHttpRespond, HeadAndNoContentSendNoBody) {
+  Server s;
+  s.hook = [&](Connection* c, int ev, const void* data) {
+    if (ev != mg::EV_HTTP_MSG) return;
+    const auto* m = static_cast<const HttpMessage*>(data);
+    if (m->uri == "/204") {
+      mg::http::respond(c, 204, {}, "ignored", false);
+    } else {
+      mg::http::respond(c, 200, {}, "ab", true);  // streamed HEAD: headers only
+      mg::http::respond_body(c, "cd", false);
+    }
+  };
+  Client cl(s.port);
+  s.accept(cl);
+  cl.send("HEAD / HTTP/1.1\r\nHost: t\r\n\r\n");
+  const std::string head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+  ASSERT_TRUE(s.read_n(cl, head.size()));
+  cl.in.clear();
+  cl.send(get("/204"));
+  const std::string none = "HTTP/1.1 204 No Content\r\n\r\n";
+  ASSERT_TRUE(s.read_n(cl, none.size()));
+  s.run_for(20);
+  cl.pull();
+  EXPECT_EQ(cl.in, none);
+}
+
+TEST(ManagerAppPause, PausedConnectionReadsNothingUntilResumed) {
+  Server s;
+  uint64_t id = 0;
+  s.hook = [&](Connection* c, int ev, const void*) {
+    if (ev == mg::EV_HTTP_MSG) {
+      id = c->id;
+      mg::http::reply(c, 200, {}, "ok");
+    }
+  };
+  Client cl(s.port);
+  uint64_t cid = s.accept(cl);
+  s.m.set_app_paused(s.m.find(cid), true);
+  s.run_for(10);
+  cl.send(get("/"));
+  s.run_for(50);
+  EXPECT_EQ(s.count(cid, mg::EV_HTTP_MSG), 0u);  // the request waits in the kernel
+  s.m.set_app_paused(s.m.find(cid), false);
+  ASSERT_TRUE(s.read_n(cl, resp200("ok").size()));
+  EXPECT_EQ(id, cid);
+}

@@ -199,6 +199,8 @@ def test_streamed_response_raw_and_aiohttp() -> None:
         finally:
             await srv.stop()
         head, _, body = out.partition(b"\r\n\r\n")
+        head = b"\r\n".join(line for line in head.split(b"\r\n")
+                             if not line.startswith((b"server: ", b"date: ")))
         assert head == (b"HTTP/1.1 200 OK\r\nx-stream: yes\r\ncontent-type: text/plain\r\n"
                         b"Transfer-Encoding: chunked")
         expected = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in parts) + b"0\r\n\r\n"
@@ -225,13 +227,16 @@ def test_streamed_last_body_message_ends_response_and_app_te_kept() -> None:
             assert (status, body) == (202, b"abcd")
         finally:
             await srv.stop()
+        out = b"\r\n".join(line for line in out.split(b"\r\n")
+                            if not line.startswith((b"server: ", b"date: ")))
         assert out == (b"HTTP/1.1 202 Accepted\r\ntransfer-encoding: chunked\r\n\r\n"
                        b"2\r\nab\r\n2\r\ncd\r\n0\r\n\r\n")
 
     run(main)
 
 
-def test_streamed_content_length_replaced_by_chunked() -> None:
+def test_streamed_content_length_kept() -> None:
+    """A streamed response with the app's Content-Length goes out unchunked (RFC 9112 §6.3)."""
     import aiohttp
 
     @no_lifespan
@@ -242,7 +247,7 @@ def test_streamed_content_length_replaced_by_chunked() -> None:
         await send({"type": "http.response.body", "body": b"def", "more_body": False})
 
     async def main() -> None:
-        srv, port = await started(app)
+        srv, port = await started(app, server_header=None, date_header=False)
         try:
             out = await asyncio.to_thread(
                 raw_exchange, port, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
@@ -251,8 +256,7 @@ def test_streamed_content_length_replaced_by_chunked() -> None:
                     assert await resp.read() == b"abcdef"
         finally:
             await srv.stop()
-        assert out == (b"HTTP/1.1 200 OK\r\nX-A: b\r\nTransfer-Encoding: chunked\r\n\r\n"
-                       b"3\r\nabc\r\n3\r\ndef\r\n0\r\n\r\n")
+        assert out == b"HTTP/1.1 200 OK\r\ncontent-length: 6\r\nX-A: b\r\n\r\nabcdef"
 
     run(main)
 
@@ -272,7 +276,7 @@ def test_exception_gives_500(capsys: pytest.CaptureFixture[str]) -> None:
             await srv.stop()
         assert status == 500
         assert body == b"Internal Server Error"
-        assert ("Content-Type", "text/plain") in headers
+        assert ("content-type", "text/plain; charset=utf-8") in headers
 
     run(main)
     assert any(isinstance(e, ValueError) and str(e) == "boom" for e in errors)

@@ -181,7 +181,7 @@ void Manager::update_interest(Connection* c) {
   } else {
     // After the peer's FIN, EPOLLIN/EPOLLRDHUP stay ready for ever: only writability
     // matters then (a half-closed peer reading a blocked reply slowly must not spin us).
-    want = (c->is_full || c->rx_paused || c->eof) ? 0 : (EPOLLIN | EPOLLRDHUP);
+    want = (c->is_full || c->rx_paused || c->app_paused || c->eof) ? 0 : (EPOLLIN | EPOLLRDHUP);
     if (c->want_write) want |= EPOLLOUT;
   }
   if (want == 0) {
@@ -395,7 +395,7 @@ void Manager::after_io(Connection* c) {
   // its READ handler completes a request; pipelined ones wait in rx): next round.
   if (c->resume_input) activate(c);
   // Records a TLS transport holds are invisible to epoll: read them next round.
-  if (c->io->input_pending() && !c->rx_paused && !c->is_full) activate(c);
+  if (c->io->input_pending() && !c->rx_paused && !c->app_paused && !c->is_full) activate(c);
   if (c->rx.empty()) c->rx.release();
   if (!c->output_pending()) c->tx().release();
   c->is_readable = c->is_writable = false;
@@ -459,7 +459,7 @@ void Manager::do_accept(Connection* lc) {
 }
 
 void Manager::do_read(Connection* c) {
-  if (c->is_full || c->rx_paused) return;  // back-pressure: leave input in the kernel
+  if (c->is_full || c->rx_paused || c->app_paused) return;  // back-pressure: leave input in the kernel
   if (c->driver && !c->driver->wants_input(*c)) {
     c->rx_paused = true;  // resume_input() lifts it
     return;
@@ -558,6 +558,16 @@ bool Manager::send(Connection* c, const void* data, size_t len) {
   if (!c->tx().append(data, len)) return false;
   output_queued(c);
   return true;
+}
+
+void Manager::set_app_paused(Connection* c, bool paused) {
+  if (c->is_closed || c->app_paused == paused) return;
+  c->app_paused = paused;
+  if (paused) {
+    activate(c);  // leaves the epoll set at the end of its next round
+  } else {
+    resume_input(c);  // input the driver already holds is looked at again
+  }
 }
 
 void Manager::resume_input(Connection* c) {

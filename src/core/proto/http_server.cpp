@@ -64,6 +64,10 @@ class HttpServerDriver final : public Driver {
   bool is_head = false;        // current request is HEAD: replies omit bodies
   bool continue_sent = false;
   bool awaiting_file = false;  // the response is a file still being sent
+  bool http10 = false;         // current request is HTTP/1.0: no chunked responses
+  // Framing of a response streamed with http::respond(..., more=true).
+  enum class Stream : uint8_t { None, Chunked, Identity, UntilClose } stream = Stream::None;
+  uint64_t stream_left = 0;    // Identity: body bytes the program's Content-Length still announces
   bool parsing = false;        // inside on_data's loop, which goes on by itself
   size_t head_len = 0;
   size_t scanned = 0;          // bytes of the pending head already searched for its end
@@ -152,6 +156,8 @@ void HttpServerDriver::on_data(Connection& c) {
                  req.content_length);
       close_after = !req.keep_alive;
       is_head = req.method == "HEAD";
+      http10 = req.minor_version == 0;
+      stream = Stream::None;
       continue_sent = false;
       in_body = true;
       body_seen_ms = now;
@@ -292,6 +298,138 @@ void serve(Connection* c, FileResponse&& resp) {
   }
   mgr.output_queued(c);
   if (d) d->complete(*c, false);
+}
+
+namespace {
+
+void put_chunk(Buffer& tx, std::string_view data) {
+  char size[24];
+  char* end = std::to_chars(size, size + sizeof size, data.size(), 16).ptr;
+  tx.append(size, static_cast<size_t>(end - size));
+  tx.append("\r\n");
+  tx.append(data);
+  tx.append("\r\n");
+}
+
+}  // namespace
+
+// [ext] Adapter responses (ASGI/WSGI): the program's headers go out as given, with no
+// Content-Type added; the framing follows RFC 9112 §6. A complete body gets its real
+// Content-Length (the program's is replaced); a streamed one keeps the program's
+// Content-Length, else is chunked (§7.1), or delimited by the close for HTTP/1.0 (§6.3).
+bool respond(Connection* c, int status, std::span<const Header> headers, std::string_view body, bool more) {
+  using Stream = HttpServerDriver::Stream;
+  HttpServerDriver* d = proto::server_of(c);
+  if (!d || d->stream != Stream::None) return false;
+  bool close_requested = false;
+  const Header* length = nullptr;
+  const Header* te = nullptr;
+  for (const Header& h : headers) {
+    if (h.name.size() == 10 && iequals(h.name, "Connection") && has_token(h.value, "close")) close_requested = true;
+    else if (h.name.size() == 14 && iequals(h.name, "Content-Length")) length = &h;
+    else if (h.name.size() == 17 && iequals(h.name, "Transfer-Encoding")) te = &h;
+  }
+  uint64_t announced = 0;
+  if (length) {
+    std::string_view v = length->value;
+    auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), announced);
+    if (ec != std::errc() || end != v.data() + v.size() || v.empty()) length = nullptr;  // not a length: ours
+  }
+  const bool no_content = status < 200 || status == 204 || status == 304;  // RFC 9110 §15
+  // The framing of a streamed response (RFC 9112 §6.1, §6.3): the program's length; else
+  // the program's Transfer-Encoding (HTTP/1.1 only); else chunked; HTTP/1.0: the close.
+  Stream mode = Stream::Identity;
+  bool keep_length = false, keep_te = false;
+  if (more && !no_content) {
+    if (te && !d->http10) {
+      mode = has_token(te->value, "chunked") ? Stream::Chunked : Stream::UntilClose;
+      keep_te = true;
+    } else if (length) {
+      mode = Stream::Identity;
+      keep_length = true;
+    } else {
+      mode = d->http10 ? Stream::UntilClose : Stream::Chunked;
+    }
+  }
+  Buffer& tx = c->tx();
+  char num[24];
+  char* p = std::to_chars(num, num + sizeof num, status).ptr;
+  tx.append("HTTP/1.1 ");
+  tx.append(num, static_cast<size_t>(p - num));
+  tx.append(" ");
+  tx.append(reason_phrase(status));
+  tx.append("\r\n");
+  for (const Header& h : headers) {
+    if ((&h == length && !keep_length) || (&h == te && !keep_te)) continue;  // the framing is ours
+    if (h.name.size() == 14 && &h != length && iequals(h.name, "Content-Length")) continue;
+    if (h.name.size() == 17 && &h != te && iequals(h.name, "Transfer-Encoding")) continue;
+    tx.append(h.name);
+    tx.append(": ");
+    tx.append(h.value);
+    tx.append("\r\n");
+  }
+  if (!more) {
+    if (!no_content) {
+      p = std::to_chars(num, num + sizeof num, body.size()).ptr;
+      tx.append("Content-Length: ");
+      tx.append(num, static_cast<size_t>(p - num));
+      tx.append("\r\n");
+    }
+    tx.append("\r\n");
+    if (!no_content && !d->is_head) tx.append(body);
+    c->mgr->output_queued(c);
+    d->complete(*c, close_requested);
+    return true;
+  }
+  if (mode == Stream::UntilClose && !close_requested) tx.append("Connection: close\r\n");
+  if (mode == Stream::UntilClose) close_requested = true;
+  if (mode == Stream::Chunked && !keep_te) tx.append("Transfer-Encoding: chunked\r\n");
+  tx.append("\r\n");
+  d->stream = mode;
+  d->stream_left = announced;
+  if (close_requested) d->close_after = true;
+  if (no_content) {
+    c->mgr->output_queued(c);
+    return true;
+  }
+  return respond_body(c, body, true);
+}
+
+bool respond_body(Connection* c, std::string_view data, bool more) {
+  using Stream = HttpServerDriver::Stream;
+  HttpServerDriver* d = proto::server_of(c);
+  if (!d || d->stream == Stream::None) return false;
+  Buffer& tx = c->tx();
+  bool broken = false;  // the program's Content-Length does not match what it sent
+  if (d->stream == Stream::Identity) {
+    if (data.size() > d->stream_left) {
+      data = data.substr(0, static_cast<size_t>(d->stream_left));
+      broken = true;
+    }
+    d->stream_left -= data.size();
+    if (!more && d->stream_left) broken = true;
+  }
+  if (!d->is_head && !data.empty()) {
+    if (d->stream == Stream::Chunked) put_chunk(tx, data);
+    else tx.append(data);
+  }
+  if (broken) {
+    // RFC 9112 §6.3: the peer would misread what follows; only a close ends it honestly.
+    d->stream = Stream::None;
+    c->mgr->output_queued(c);
+    c->mgr->drain(c);
+    return true;
+  }
+  if (!more) {
+    if (d->stream == Stream::Chunked && !d->is_head) tx.append("0\r\n\r\n");
+    const bool until_close = d->stream == Stream::UntilClose;
+    d->stream = Stream::None;
+    c->mgr->output_queued(c);
+    d->complete(*c, until_close);
+    return true;
+  }
+  c->mgr->output_queued(c);
+  return true;
 }
 
 // Chunked transfer coding, RFC 9112 §7.1 (spec §6.2).

@@ -60,6 +60,7 @@ struct Connection {
   bool resolving = false;
   bool registered = false;      // in the epoll set
   bool rx_paused = false;       // the driver wants no input for now
+  bool app_paused = false;      // the program wants no input for now ([ext] Connection.paused)
   bool want_write = false;      // last flush blocked: wait for EPOLLOUT
   bool in_active = false;       // on the active list
   bool in_process = false;      // being processed now: after_io() will see its changes

@@ -125,6 +125,12 @@ class Manager {
   // The driver wants to look at buffered input again (e.g. a pipelined request once the
   // response before it completed): on_data runs in this or the next iteration.
   void resume_input(Connection* c);
+  // The program stops (true) or resumes reading from `c`: input stays in the kernel, so
+  // the peer's window closes ([ext] flow control for adapters that queue messages).
+  void set_app_paused(Connection* c, bool paused);
+  // The poller's descriptor: readable whenever poll() has work (another event loop can
+  // watch it and call poll(0)).
+  int fileno() const { return epfd_; }
   // Swaps the driver; the old one is destroyed at the end of the dispatch.
   void replace_driver(Connection* c, std::unique_ptr<Driver> d);
   void close_now(Connection* c);     // CLOSE delivered sync

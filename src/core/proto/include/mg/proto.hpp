@@ -37,6 +37,12 @@ namespace mg::http {
 void reply(Connection* c, int status, std::span<const Header> headers, std::string_view body);
 // Queues a static-file response; the request completes once the file is sent.
 void serve(Connection* c, FileResponse&& resp);
+// [ext] Adapter responses: headers as given, framing ours (RFC 9112 §6). `more` starts a
+// streamed response continued by respond_body(); false when the connection is not an
+// HTTP server connection or a streamed response is already in progress (respond) / none
+// is (respond_body).
+bool respond(Connection* c, int status, std::span<const Header> headers, std::string_view body, bool more);
+bool respond_body(Connection* c, std::string_view data, bool more);
 // Chunked transfer (spec §6.2): one chunk; empty data ends the response.
 void chunk(Connection* c, std::string_view data);
 void sse(Connection* c, std::string_view event_type, std::string_view data);

@@ -1,0 +1,22 @@
+"""Hello JSON as a bare ASGI app (no framework): what each ASGI server costs on its own."""
+
+BODY = b'{"message":"Hello, World!"}'
+START = {
+    "type": "http.response.start",
+    "status": 200,
+    "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(BODY))],
+}
+END = {"type": "http.response.body", "body": BODY}
+
+
+async def app(scope, receive, send):
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    await send(START)
+    await send(END)
