@@ -268,17 +268,19 @@ class AsyncManager:
 
     # ------------------------------------------------------------------ delegation
 
-    def listen(self, url: str, handler: Handler | None = None, *, http: bool | None = None) -> Connection:
+    def listen(
+        self, url: str, handler: Handler | None = None, *, http: bool | None = None, **options: Any
+    ) -> Connection:
         """``Manager.listen`` from any thread."""
-        return cast(Connection, self._delegate("listen", url, handler, http=http))
+        return cast(Connection, self._delegate("listen", url, handler, http=http, **options))
 
     def connect(self, url: str, handler: Handler | None = None, *, http: bool | None = None) -> Connection:
         """``Manager.connect`` from any thread."""
         return cast(Connection, self._delegate("connect", url, handler, http=http))
 
-    def ws_connect(self, url: str, handler: Handler | None = None) -> Connection:
+    def ws_connect(self, url: str, handler: Handler | None = None, **options: Any) -> Connection:
         """``Manager.ws_connect`` from any thread."""
-        return cast(Connection, self._delegate("ws_connect", url, handler))
+        return cast(Connection, self._delegate("ws_connect", url, handler, **options))
 
     def mqtt_connect(self, url: str, handler: Handler | None = None, **kwargs: Any) -> Connection:
         """``Manager.mqtt_connect`` from any thread (keyword arguments passed through)."""

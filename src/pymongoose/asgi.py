@@ -321,7 +321,7 @@ class _WsCycle:
                 extra.append(("Sec-WebSocket-Protocol", str(sub)))
             hm, self.upgrade = self.upgrade, None
             self.accepted = True
-            conn.ws_upgrade(hm, extra)
+            conn.ws_upgrade(hm, extra, compression=server._ws_compression)
             server._flush_soon()
         elif kind == "websocket.close":
             if self.closed_sent:
@@ -366,7 +366,9 @@ class ASGIServer:
     response, RFC 9110 §6.6.1); ``limit_concurrency`` (requests and WebSocket sessions
     served at once; beyond it requests get ``503``); ``graceful_timeout`` (seconds
     ``stop()`` waits for requests in flight, ``None`` for ever); ``limits`` (the
-    ``Manager``'s engine limits). ``error_handler`` receives the app's exceptions
+    ``Manager``'s engine limits); ``ws_compression`` (WebSocket permessage-deflate, RFC
+    7692: ``True`` or a dict of options as ``Connection.ws_upgrade``'s ``compression``;
+    off by default). ``error_handler`` receives the app's exceptions
     (they are logged to the ``pymongoose.asgi`` logger otherwise).
     """
 
@@ -381,6 +383,7 @@ class ASGIServer:
         limit_concurrency: int | None = None,
         graceful_timeout: float | None = 30.0,
         limits: dict[str, int | float] | None = None,
+        ws_compression: bool | dict[str, Any] | None = None,
     ) -> None:
         if limit_concurrency is not None and limit_concurrency < 1:
             raise ValueError("limit_concurrency must be at least 1")
@@ -394,6 +397,7 @@ class ASGIServer:
         self._limit = limit_concurrency
         self._graceful_timeout = graceful_timeout
         self._limits = limits
+        self._ws_compression = ws_compression
         self._manager: Manager | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._listeners: list[Connection] = []

@@ -641,3 +641,179 @@ def test_module_not_imported_by_package_and_serve_banner() -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait(2)
+
+
+# ---------------------------------------------------------------------- issue 10
+
+
+def test_underscore_headers_cannot_spoof_dash_ones(run: Callable[..., Running]) -> None:
+    seen: dict[str, Any] = {}
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        seen.update(environ)
+        start_response("200 OK", [])
+        return [b""]
+
+    s = run(app)
+    with socket.create_connection(("127.0.0.1", s.port), timeout=4) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX_Forwarded_For: 6.6.6.6\r\n"
+                     b"X-Forwarded-For: 1.2.3.4\r\nX_Only: y\r\nConnection: close\r\n\r\n")
+        assert _read_all(sock).startswith(b"HTTP/1.1 200")
+    assert seen["HTTP_X_FORWARDED_FOR"] == "1.2.3.4"
+    assert "HTTP_X_ONLY" not in seen
+
+
+def test_remote_port_raw_uri_and_input_terminated(run: Callable[..., Running]) -> None:
+    seen: dict[str, Any] = {}
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        seen.update(environ)
+        start_response("200 OK", [])
+        return [b""]
+
+    s = run(app)
+    with socket.create_connection(("127.0.0.1", s.port), timeout=4) as sock:
+        port = sock.getsockname()[1]
+        sock.sendall(b"GET /a%20b/c?x=%41 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        _read_all(sock)
+    assert seen["REMOTE_PORT"] == str(port)
+    assert seen["RAW_URI"] == "/a%20b/c?x=%41"
+    assert seen["PATH_INFO"] == "/a b/c"
+    assert seen["wsgi.input_terminated"] is True
+
+
+def test_root_path_sets_script_name(run: Callable[..., Running]) -> None:
+    seen: list[tuple[str, str]] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        seen.append((environ["SCRIPT_NAME"], environ["PATH_INFO"]))
+        start_response("200 OK", [])
+        return [b""]
+
+    s = run(app, root_path="/app/")
+    s.get("/app/items")
+    s.get("/other")
+    assert seen == [("/app", "/items"), ("/app", "/other")]
+
+
+def test_date_and_server_headers_and_opt_out(run: Callable[..., Running]) -> None:
+    headers = dict(run(hello).get("/")[1])
+    assert headers["Server"] == "pymongoose"
+    assert headers["Date"].endswith(" GMT")
+    headers = dict(run(hello, server_header=None, date_header=False).get("/")[1])
+    assert "Server" not in headers and "Date" not in headers
+
+
+def test_full_queue_answers_503(run: Callable[..., Running]) -> None:
+    release = threading.Event()
+    entered = threading.Event()
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        entered.set()
+        release.wait(5)
+        start_response("200 OK", [])
+        return [b"done"]
+
+    s = run(app, workers=1, max_queue=1)
+    results: list[int] = []
+
+    def fetch() -> None:
+        results.append(s.get("/")[0])
+
+    first = threading.Thread(target=fetch)
+    first.start()
+    assert entered.wait(4)  # the only worker is busy
+    second = threading.Thread(target=fetch)
+    second.start()
+    deadline = time.monotonic() + 3
+    while s.server._queued < 1 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    status, headers, body = s.get("/")  # the queue (1) is full
+    assert (status, body) == (503, b"Service Unavailable")
+    assert dict(headers)["Connection"] == "close"
+    release.set()
+    first.join(5)
+    second.join(5)
+    assert results == [200, 200]
+
+
+def test_head_streamed_like_get(run: Callable[..., Running]) -> None:
+    s = run(_big_app(MiB, length=False))
+    with socket.create_connection(("127.0.0.1", s.port), timeout=4) as sock:
+        sock.sendall(b"HEAD / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        raw = _read_all(sock)
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK")
+    assert body == b""
+
+
+def test_stream_timeout_is_about_progress_not_total_time(run: Callable[..., Running]) -> None:
+    """A slow but steady reader gets everything even when it takes longer than stream_timeout."""
+    total = 8 * MiB
+    s = run(_big_app(total, length=False), stream_timeout=0.5)
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        sock.settimeout(4)
+        sock.connect(("127.0.0.1", s.port))
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        raw = bytearray()
+        t0 = time.monotonic()
+        while True:
+            part = sock.recv(256 * 1024)
+            if not part:
+                break
+            raw += part
+            time.sleep(0.02)  # ~8 MiB/s at best: well over 0.5 s in all
+    assert time.monotonic() - t0 > 0.5
+    assert raw.endswith(b"\r\n0\r\n\r\n")
+
+
+def test_run_drains_on_stop(tmp_path: Any) -> None:
+    entered = threading.Event()
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        entered.set()
+        time.sleep(0.3)
+        start_response("200 OK", [])
+        return [b"finished"]
+
+    server = wsgi.WSGIServer(app, workers=2)
+    port = server.listen("http://127.0.0.1:0").local_addr[1]
+    runner = threading.Thread(target=server.run, kwargs={"poll_ms": 20}, daemon=True)
+    runner.start()
+    idle = socket.create_connection(("127.0.0.1", port), timeout=4)
+    result: list[Any] = []
+
+    def fetch() -> None:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=4)
+        c.request("GET", "/")
+        r = c.getresponse()
+        result.append((r.status, r.getheader("Connection"), r.read()))
+        c.close()
+
+    client = threading.Thread(target=fetch)
+    client.start()
+    assert entered.wait(4)
+    server.stop(timeout=5)
+    client.join(5)
+    runner.join(5)
+    assert not runner.is_alive()
+    assert result == [(200, "close", b"finished")]
+    assert idle.recv(1) == b""
+    idle.close()
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+
+def test_inline_workers_zero(run: Callable[..., Running]) -> None:
+    threads: list[str] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        threads.append(threading.current_thread().name)
+        assert environ["wsgi.multithread"] is False
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"a", b"b"]
+
+    s = run(app, workers=0)
+    assert s.get("/")[2] == b"ab"
+    assert threads == [s._thread.name]  # the thread that polls
