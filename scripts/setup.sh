@@ -35,9 +35,11 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
 # mkdocs-material + mkdocstrings-python: the documentation site (mkdocs.yml, tests/python/test_docs.py);
 # build: wheels and source distributions; trustme: throw-away certificates for the TLS tests;
-# paho-mqtt: the MQTT client peer of tests/python/test_mqtt.py; watchfiles: `pymongoose serve --reload`.
+# paho-mqtt: the MQTT client peer of tests/python/test_mqtt.py; watchfiles: `pymongoose serve --reload`;
+# django, quart, python-multipart (FastAPI forms), httpx and gunicorn (the reference WSGI server):
+# tests/python/test_frameworks.py (Flask, FastAPI, Starlette, uvicorn, aiohttp come from benchmarks/requirements.txt).
 .venv/bin/python -m pip install -q nanobind scikit-build-core pytest pytest-timeout mypy typing_extensions trustme paho-mqtt \
-  mkdocs-material mkdocstrings-python build watchfiles
+  mkdocs-material mkdocstrings-python build watchfiles django quart python-multipart httpx gunicorn
 if [[ "${1:-}" == "--bench" || "${1:-}" == "--all" ]]; then
   .venv/bin/python -m pip install -q -r benchmarks/requirements.txt
 fi
