@@ -104,7 +104,7 @@ PyConnection* wrapper_of(PyManager& pm, mg::Connection* c) {
 void dispatch_event(PyManager& pm, mg::Connection* c, int ev, const void* data) {
   PyConnection* pc = wrapper_of(pm, c);
   PyObject* self = static_cast<PyObject*>(c->user);
-  if (!pm.suppress_events) {
+  if (!pm.suppress_events && (ev >= 64 || ((pm.event_mask >> ev) & 1))) {
     PyObject* h = pc->handler.is_valid() ? pc->handler.ptr() : pm.handler.ptr();
     if (h && h != Py_None) {
       PyObject* payload;
@@ -515,11 +515,32 @@ void bind_manager(nb::module_& m) {
       .def(
           "__init__",
           [](PyManager* self, nb::handle handler, bool enable_wakeup, nb::handle error_handler, nb::handle limits,
-             bool poll_events) {
+             bool poll_events, nb::handle events) {
             check_callable(handler, "handler");
             check_callable(error_handler, "error_handler");
             mg::Limits l = parse_limits(limits);
+            uint64_t mask = ~uint64_t{0};
+            if (!events.is_none()) {
+              mask = 0;
+              nb::object it = nb::steal(PyObject_GetIter(events.ptr()));
+              if (!it.is_valid()) {
+                PyErr_Clear();
+                throw nb::type_error("events must be an iterable of event codes");
+              }
+              while (PyObject* item = PyIter_Next(it.ptr())) {
+                long ev = PyLong_AsLong(item);
+                Py_DECREF(item);
+                if (ev == -1 && PyErr_Occurred()) {
+                  PyErr_Clear();
+                  throw nb::type_error("events must be an iterable of event codes");
+                }
+                if (ev < 0 || ev > mg::EV_USER) throw nb::value_error("unknown event code in events");
+                mask |= uint64_t{1} << ev;
+              }
+              if (PyErr_Occurred()) throw nb::python_error();
+            }
             new (self) PyManager();
+            self->event_mask = mask;
             self->engine = std::make_unique<mg::Manager>(l);
             if (!self->engine->ok()) throw std::runtime_error("Failed to create the event loop");
             self->engine->set_sink(sink, self);
@@ -531,7 +552,7 @@ void bind_manager(nb::module_& m) {
           },
           nb::arg("handler").none() = nb::none(), nb::arg("enable_wakeup") = false,
           nb::arg("error_handler").none() = nb::none(), nb::kw_only(), nb::arg("limits").none() = nb::none(),
-          nb::arg("poll_events") = true)
+          nb::arg("poll_events") = true, nb::arg("events").none() = nb::none())
       .def("poll", &do_poll, nb::arg("timeout_ms") = 0, doc::Manager_poll)
       .def(
           "run",

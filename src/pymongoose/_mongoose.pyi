@@ -805,7 +805,9 @@ class Manager:
     `enable_wakeup=True` creates the channel `wakeup()` uses. `error_handler(exc)` receives
     each `Exception` a handler raises (otherwise the traceback is printed). `limits`
     overrides engine limits by name (see the `limits` property); `poll_events=False` stops
-    the per-iteration `MG_EV_POLL` to every connection.
+    the per-iteration `MG_EV_POLL` to every connection. `events` [ext], an iterable of
+    event codes, hands only those events to handlers (the engine still runs every step;
+    servers that need a few events save a call per skipped one); `None` hands all.
 
     Usable as a context manager: leaving the block calls `close()`.
     """
@@ -818,6 +820,7 @@ class Manager:
         *,
         limits: dict[str, int | float] | None = None,
         poll_events: bool = True,
+        events: Iterable[int] | None = None,
     ) -> None: ...
     def poll(self, timeout_ms: int = 0) -> None:
         """Run one iteration of the loop: wait for activity, then dispatch every event.

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextvars
 import email.utils
 import logging
 import signal
@@ -65,9 +66,7 @@ _WS_OP_TEXT = 1
 _WS_OP_BINARY = 2
 _WS_OP_CLOSE = 8
 _DISCONNECT: Message = {"type": "http.disconnect"}
-# Python 3.12+ runs a task's first step at creation (eager_start); on 3.11 the adapter does
-# it itself under the task it creates (see _Eager).
-_EAGER_START = sys.version_info >= (3, 12)
+_EVENTS = (MG_EV_HTTP_MSG, MG_EV_WRITE, MG_EV_WS_MSG, MG_EV_CLOSE)  # all the handler looks at
 _TEXT_PLAIN = (b"content-type", b"text/plain; charset=utf-8")
 _CONNECTION_CLOSE = (b"connection", b"close")
 
@@ -98,39 +97,47 @@ def _tls_extension(conn: Connection) -> dict[str, Any] | None:
     }
 
 
-class _Eager:
-    """A coroutine whose first step already ran (3.11's stand-in for eager tasks).
+class _Host:
+    """A parked task that lends its identity to first steps run outside any task.
 
-    The task is created first and made current while the first step runs, so the app
-    sees ``asyncio.current_task()`` as it would in any task; the task's own first step
-    then continues from where the coroutine stopped (or just finishes).
+    A task per request costs as much as the rest of the adapter (3.12's ``eager_start``
+    still creates one, and 3.10/3.11 have no eager tasks at all). So the first step of each
+    request runs with a parked host task made current (``asyncio.current_task()`` is a
+    real task, as apps and anyio expect) in a context of its own. Most requests finish
+    there and the host serves the next one; a request that waits is handed to the host,
+    which continues it as its own task (same task, same context) and is replaced.
     """
 
-    __slots__ = ("coro", "first", "finished")
+    __slots__ = ("task", "park")
 
-    def __init__(self, coro: Any) -> None:
-        self.coro = coro
-        self.first: Any = None
-        self.finished = False
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.park: asyncio.Future[tuple[Any, Any, contextvars.Context]] = loop.create_future()
+        self.task = loop.create_task(self._main())
 
-    @types.coroutine
-    def resume(self) -> Any:
-        if self.finished:
-            return None
-        coro, yielded = self.coro, self.first
-        while True:
+    async def _main(self) -> None:
+        try:
+            coro, first, ctx = await self.park
+        except asyncio.CancelledError:
+            return  # parked until the server stopped
+        await _continue(coro, first, ctx)
+
+
+@types.coroutine
+def _continue(coro: Any, yielded: Any, ctx: contextvars.Context) -> Any:
+    """Drive ``coro`` from where its first step stopped, every step in ``ctx``."""
+    while True:
+        try:
+            sent = yield yielded
+        except BaseException as exc:  # thrown in by the task (cancellation)
             try:
-                sent = yield yielded
-            except BaseException as exc:  # thrown in by the task (cancellation)
-                try:
-                    yielded = coro.throw(exc)
-                except StopIteration as stop:
-                    return stop.value
-            else:
-                try:
-                    yielded = coro.send(sent)
-                except StopIteration as stop:
-                    return stop.value
+                yielded = ctx.run(coro.throw, exc)
+            except StopIteration:
+                return
+        else:
+            try:
+                yielded = ctx.run(coro.send, sent)
+            except StopIteration:
+                return
 
 
 class _Conn:
@@ -404,6 +411,7 @@ class ASGIServer:
         self._conns: dict[int, _Conn] = {}
         self._tasks: set[asyncio.Task[None]] = set()  # requests waiting on something
         self._in_flight = 0  # requests and WebSocket sessions being served
+        self._host: _Host | None = None
         self._server_addr: tuple[str, int] | None = None
         self._flush_pending = False
         self._in_poll = False
@@ -449,7 +457,9 @@ class ASGIServer:
         self._stopped = False
         self._draining = False
         await self._lifespan_startup()
-        manager = Manager(self._handle, True, self._error_handler, poll_events=False, limits=self._limits)
+        manager = Manager(
+            self._handle, True, self._error_handler, poll_events=False, limits=self._limits, events=_EVENTS
+        )
         try:
             listener = manager.listen(url, **listen_options)
             if tls is not None:
@@ -655,24 +665,20 @@ class ASGIServer:
         A request the app answers without waiting is then answered in the same poll that
         read it: no loop iteration, no second poll to send the response.
         """
-        if _EAGER_START:
-            task = asyncio.Task(coro, loop=loop, eager_start=True)  # type: ignore[call-arg]
-            if task.done():
-                return
-        else:
-            eager = _Eager(coro)
-            task = loop.create_task(eager.resume())
-            asyncio.tasks._enter_task(loop, task)
-            try:
-                eager.first = coro.send(None)
-            except StopIteration:
-                eager.finished = True
-                return
-            except BaseException:
-                eager.finished = True
-                raise
-            finally:
-                asyncio.tasks._leave_task(loop, task)
+        host = self._host
+        if host is None or host.task.done():
+            host = self._host = _Host(loop)
+        ctx = contextvars.copy_context()
+        asyncio.tasks._enter_task(loop, host.task)
+        try:
+            first = ctx.run(coro.send, None)
+        except StopIteration:
+            return
+        finally:
+            asyncio.tasks._leave_task(loop, host.task)
+        self._host = None  # the host becomes this request's task
+        host.park.set_result((coro, first, ctx))
+        task = host.task
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -787,9 +793,12 @@ class ASGIServer:
             loop = asyncio.get_running_loop()
             deadline = loop.time() + min(timeout if timeout is not None else _SHUTDOWN_TIMEOUT, _SHUTDOWN_TIMEOUT)
             while self._conns and loop.time() < deadline and any(c.conn.send_len for c in self._conns.values()):
-                self._poll()
+                self._flush_soon()  # polled from the loop, never from inside this task
                 await asyncio.sleep(0.01)
         tasks = [t for t in self._tasks if not t.done()]
+        host, self._host = self._host, None
+        if host is not None:
+            tasks.append(host.task)  # parked: nothing to finish
         for task in tasks:
             task.cancel()
         if tasks:

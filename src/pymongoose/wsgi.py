@@ -289,7 +289,8 @@ class WSGIServer:
         self._server_name = "127.0.0.1"
         self._server_port = 8000
         self._manager = Manager(
-            self._handler, enable_wakeup=True, error_handler=error_handler, poll_events=False, limits=limits
+            self._handler, enable_wakeup=True, error_handler=error_handler, poll_events=False, limits=limits,
+            events=(MG_EV_HTTP_MSG, MG_EV_WAKEUP, MG_EV_WRITE, MG_EV_CLOSE),  # all the handler looks at
         )
         # Loop side (the polling thread only).
         self._conns: dict[int, Connection] = {}  # connections with a request in flight

@@ -453,3 +453,35 @@ def test_websocket_compression_option() -> None:
             await server.stop()
 
     run(main())
+
+
+def test_requests_run_as_tasks_with_their_own_context() -> None:
+    """Each request sees a current task that stays the same across awaits, and its own
+    contextvars; anyio cancel scopes spanning an await work (as in Starlette middleware)."""
+    import contextvars
+
+    anyio = pytest.importorskip("anyio")
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
+    seen: list[tuple[str, bool, bool]] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        before = var.get()
+        var.set(scope["path"])
+        task = asyncio.current_task()
+        assert task is not None
+        if scope["path"] == "/wait":
+            async with anyio.create_task_group() as tg:  # a cancel scope across an await
+                tg.start_soon(anyio.sleep, 0.01)
+            await asyncio.sleep(0.01)
+        seen.append((before, asyncio.current_task() is task, var.get() == scope["path"]))
+        await respond(send, 200, b"ok")
+
+    async def main() -> None:
+        server = ASGIServer(lifespan_app(app))
+        port = (await server.start("http://127.0.0.1:0")).local_addr[1]
+        for path in ("/a", "/wait", "/b", "/wait"):
+            assert (await asyncio.to_thread(fetch, port, path))[0] == 200
+        await server.stop()
+
+    run(main())
+    assert seen == [("unset", True, True)] * 4  # nothing leaked from one request to the next
