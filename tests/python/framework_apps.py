@@ -42,21 +42,22 @@ class Validated:
     on a response iterator the server never closed (the validator itself can only complain
     from ``__del__``).
 
-    The validator knows PEP 3333 only: it forbids ``wsgi.input.read()`` without a size,
-    which the ``wsgi.input_terminated`` extension (ours, gunicorn's) allows and which
-    Werkzeug then does. The app under test therefore does not see that key, and reads
-    ``CONTENT_LENGTH`` bytes in sized reads as plain PEP 3333 asks.
+    The validator predates the ``wsgi.input_terminated`` extension (ours, gunicorn's): it
+    forbids ``wsgi.input.read()`` without a size, which the extension allows and Werkzeug
+    then does. When the environ has the extension, such a read is turned into sized reads
+    of the validator's input wrapper (``_TerminatedInput``), which still checks each one.
     """
 
     def __init__(self, app: Any) -> None:
         from wsgiref.validate import WSGIWarning, validator
 
-        def core_only(environ: dict[str, Any], start_response: Any) -> Any:
-            environ.pop("wsgi.input_terminated", None)
+        def with_extension(environ: dict[str, Any], start_response: Any) -> Any:
+            if environ.get("wsgi.input_terminated"):
+                environ["wsgi.input"] = _TerminatedInput(environ["wsgi.input"])
             return app(environ, start_response)
 
         self.app = app
-        self.lint = validator(core_only)
+        self.lint = validator(with_extension)
         self.kinds = (AssertionError, WSGIWarning)
         self.iterators: list[Any] = []
         self.errors: list[BaseException] = []
@@ -81,6 +82,30 @@ class Validated:
         unclosed = sum(not it.closed for it in self.iterators)
         if unclosed:
             raise AssertionError(f"{unclosed} response iterator(s) never closed")
+
+
+class _TerminatedInput:
+    """``wsgi.input`` under ``wsgi.input_terminated``: ``read()`` reads to the end."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is not None and size >= 0:
+            return self.inner.read(size)
+        out = bytearray()
+        while chunk := self.inner.read(65536):
+            out += chunk
+        return bytes(out)
+
+    def readline(self, *args: Any) -> bytes:
+        return self.inner.readline(*args)
+
+    def readlines(self, *args: Any) -> list[bytes]:
+        return self.inner.readlines(*args)
+
+    def __iter__(self) -> Any:
+        return iter(self.inner)
 
 
 class _Watched:

@@ -13,18 +13,25 @@ import sys
 import threading
 import time
 import urllib.request
+import wsgiref.validate
 from typing import Any, Callable, Iterator
 
 import pytest
+from framework_apps import Validated
 
 wsgi = pytest.importorskip("pymongoose.wsgi")
+
+# Every app here also runs under wsgiref.validate (the ``run`` fixture's "validator" half):
+# its warnings are errors too.
+pytestmark = pytest.mark.filterwarnings("error::wsgiref.validate.WSGIWarning")
 
 MiB = 1 << 20
 
 
 class Running:
-    def __init__(self, app: Callable[..., Any], **kw: Any) -> None:
-        self.server = wsgi.WSGIServer(app, **kw)
+    def __init__(self, app: Callable[..., Any], validate: bool = False, **kw: Any) -> None:
+        self.validated = Validated(app) if validate else None
+        self.server = wsgi.WSGIServer(self.validated or app, **kw)
         self.listener = self.server.listen("http://127.0.0.1:0")
         self.port = self.listener.local_addr[1]
         self.base = f"http://127.0.0.1:{self.port}"
@@ -40,6 +47,11 @@ class Running:
         self._stop.set()
         self._thread.join(5)
         self.server.close()
+
+    def check(self) -> None:
+        """Under the validator: no complaint, every response iterator closed."""
+        if self.validated is not None:
+            self.validated.check()
 
     def conn(self, timeout: float = 4.0) -> http.client.HTTPConnection:
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
@@ -62,18 +74,22 @@ class Running:
         raise AssertionError("state not released")
 
 
-@pytest.fixture
-def run() -> Iterator[Callable[..., Running]]:
+@pytest.fixture(params=[False, True], ids=["plain", "validator"])
+def run(request: pytest.FixtureRequest) -> Iterator[Callable[..., Running]]:
+    """Factory of running servers; the "validator" half serves each app wrapped in
+    wsgiref.validate.validator, and the same assertions must hold."""
     servers: list[Running] = []
 
     def factory(app: Callable[..., Any], **kw: Any) -> Running:
-        s = Running(app, **kw)
+        s = Running(app, validate=request.param, **kw)
         servers.append(s)
         return s
 
     yield factory
     for s in servers:
         s.stop()
+    for s in servers:
+        s.check()
 
 
 def hello(environ: dict[str, Any], start_response: Any) -> list[bytes]:
@@ -97,8 +113,8 @@ def test_environ_contents(run: Callable[..., Running]) -> None:
 
     def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
         seen.update(environ)
-        seen["body"] = environ["wsgi.input"].read()
-        start_response("200 OK", [])
+        seen["body"] = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        start_response("200 OK", [("Content-Type", "text/plain")])
         return [b"ok"]
 
     s = run(app)
@@ -107,7 +123,6 @@ def test_environ_contents(run: Callable[..., Running]) -> None:
         headers={"X-Dup": "1", "Content-Type": "text/x"},
     )
     assert status == 200 and body == b"ok"
-    assert "Content-Type" not in dict(headers)  # none invented (PEP 3333 leaves it to the app)
     assert seen["REQUEST_METHOD"] == "GET"
     assert seen["PATH_INFO"] == "/a b/c"
     assert seen["QUERY_STRING"] == "x=1&y=%20"
@@ -122,7 +137,10 @@ def test_environ_contents(run: Callable[..., Running]) -> None:
     assert seen["REMOTE_ADDR"] == "127.0.0.1" == seen["REMOTE_HOST"]
     assert seen["wsgi.version"] == (1, 0)
     assert seen["wsgi.url_scheme"] == "http"
-    assert seen["wsgi.errors"] is sys.stderr
+    errors = seen["wsgi.errors"]
+    if isinstance(errors, wsgiref.validate.ErrorWrapper):  # the validator's wrapper
+        errors = errors.errors
+    assert errors is sys.stderr
     assert seen["wsgi.multithread"] is True
     assert seen["wsgi.multiprocess"] is False
     assert seen["wsgi.run_once"] is False
@@ -293,7 +311,7 @@ def test_stream_http10(run: Callable[..., Running]) -> None:
 
 def test_write_callable_precedes_iterable(run: Callable[..., Running]) -> None:
     def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
-        write = start_response("200 OK", [])
+        write = start_response("200 OK", [("Content-Type", "text/plain")])
         write(b"first-")
         write(b"second-")
         return [b"third"]
@@ -304,7 +322,7 @@ def test_write_callable_precedes_iterable(run: Callable[..., Running]) -> None:
 
 def test_write_large_streams(run: Callable[..., Running]) -> None:
     def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
-        write = start_response("200 OK", [])
+        write = start_response("200 OK", [("Content-Type", "text/plain")])
         write(b"a" * MiB)
         return [b"b" * 1000]
 
@@ -332,7 +350,7 @@ def test_iterable_close_called(run: Callable[..., Running]) -> None:
     it = ClosingIterable([b"a", b"b"])
 
     def app(environ: dict[str, Any], start_response: Any) -> ClosingIterable:
-        start_response("200 OK", [])
+        start_response("200 OK", [("Content-Type", "text/plain")])
         return it
 
     s = run(app)
@@ -357,7 +375,7 @@ def test_exception_after_start_closes_connection(run: Callable[..., Running]) ->
     it = ClosingIterable([b"x" * (2 * MiB)], fail=True)
 
     def app(environ: dict[str, Any], start_response: Any) -> ClosingIterable:
-        start_response("200 OK", [])
+        start_response("200 OK", [("Content-Type", "text/plain")])
         return it
 
     s = run(app)
@@ -380,7 +398,7 @@ def test_client_disconnect_aborts_worker(run: Callable[..., Running]) -> None:
     produced = [0]
 
     def app(environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
-        start_response("200 OK", [])
+        start_response("200 OK", [("Content-Type", "text/plain")])
         try:
             while True:
                 produced[0] += 1
@@ -404,7 +422,7 @@ def test_stream_timeout_aborts(run: Callable[..., Running]) -> None:
     closed = threading.Event()
 
     def app(environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
-        start_response("200 OK", [])
+        start_response("200 OK", [("Content-Type", "text/plain")])
         try:
             while True:
                 yield b"z" * (256 * 1024)
@@ -514,7 +532,7 @@ def test_concurrency_pool(run: Callable[..., Running]) -> None:
 
     def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
         barrier.wait()  # only passes if 4 requests run at the same time
-        start_response("200 OK", [])
+        start_response("200 OK", [("Content-Type", "text/plain")])
         return [environ["PATH_INFO"].encode()]
 
     s = run(app, workers=4)
@@ -545,7 +563,8 @@ def test_curl(run: Callable[..., Running]) -> None:
     assert out.endswith(b"Hello, World")
 
 
-def test_close_with_worker_in_flight() -> None:
+@pytest.mark.parametrize("validate", [False, True], ids=["plain", "validator"])
+def test_close_with_worker_in_flight(validate: bool) -> None:
     release = threading.Event()
     done = threading.Event()
     entered = threading.Event()
@@ -553,11 +572,11 @@ def test_close_with_worker_in_flight() -> None:
     def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
         entered.set()
         release.wait(3)
-        start_response("200 OK", [])
+        start_response("200 OK", [("Content-Type", "text/plain")])
         done.set()
         return [b"late"]
 
-    s = Running(app)
+    s = Running(app, validate=validate)
     sock = socket.create_connection(("127.0.0.1", s.port), timeout=4)
     try:
         sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -567,6 +586,7 @@ def test_close_with_worker_in_flight() -> None:
         assert done.wait(3)
         time.sleep(0.05)  # the worker finishes its hand-off attempt
         assert not s.server._ready and not s.server._streaming
+        s.check()
     finally:
         sock.close()
 
@@ -606,7 +626,7 @@ def test_head_and_204(run: Callable[..., Running]) -> None:
         if environ["PATH_INFO"] == "/empty":
             start_response("204 No Content", [])
             return []
-        start_response("200 OK", [])
+        start_response("200 OK", [("Content-Type", "text/plain")])
         return [b"abcdef"]
 
     s = run(app)
@@ -614,13 +634,15 @@ def test_head_and_204(run: Callable[..., Running]) -> None:
     assert status == 200 and body == b"" and dict(headers)["Content-Length"] == "6"
     status, headers, body = s.get("/empty")
     assert status == 204 and body == b""
+    assert "Content-Type" not in dict(headers)  # none invented (PEP 3333 leaves it to the app)
 
 
 def test_module_not_imported_by_package_and_serve_banner() -> None:
     code = (
         "import sys, pymongoose; assert 'pymongoose.wsgi' not in sys.modules;"
-        "from pymongoose.wsgi import serve;"
-        "serve(lambda e, s: (s('200 OK', []), [b'served'])[1], 'http://127.0.0.1:0', workers=2)"
+        "from pymongoose.wsgi import serve; from wsgiref.validate import validator;"
+        "serve(validator(lambda e, s: (s('200 OK', [('Content-Type', 'text/plain')]), [b'served'])[1]),"
+        " 'http://127.0.0.1:0', workers=2)"
     )
     env = dict(os.environ)
     if "PYMONGOOSE_ASAN_PRELOAD" in env:
@@ -651,7 +673,7 @@ def test_underscore_headers_cannot_spoof_dash_ones(run: Callable[..., Running]) 
 
     def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
         seen.update(environ)
-        start_response("200 OK", [])
+        start_response("200 OK", [("Content-Type", "text/plain")])
         return [b""]
 
     s = run(app)
@@ -668,7 +690,7 @@ def test_remote_port_raw_uri_and_input_terminated(run: Callable[..., Running]) -
 
     def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
         seen.update(environ)
-        start_response("200 OK", [])
+        start_response("200 OK", [("Content-Type", "text/plain")])
         return [b""]
 
     s = run(app)
@@ -687,7 +709,7 @@ def test_root_path_sets_script_name(run: Callable[..., Running]) -> None:
 
     def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
         seen.append((environ["SCRIPT_NAME"], environ["PATH_INFO"]))
-        start_response("200 OK", [])
+        start_response("200 OK", [("Content-Type", "text/plain")])
         return [b""]
 
     s = run(app, root_path="/app/")
@@ -711,7 +733,7 @@ def test_full_queue_answers_503(run: Callable[..., Running]) -> None:
     def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
         entered.set()
         release.wait(5)
-        start_response("200 OK", [])
+        start_response("200 OK", [("Content-Type", "text/plain")])
         return [b"done"]
 
     s = run(app, workers=1, max_queue=1)
@@ -768,16 +790,18 @@ def test_stream_timeout_is_about_progress_not_total_time(run: Callable[..., Runn
     assert raw.endswith(b"\r\n0\r\n\r\n")
 
 
-def test_run_drains_on_stop(tmp_path: Any) -> None:
+@pytest.mark.parametrize("validate", [False, True], ids=["plain", "validator"])
+def test_run_drains_on_stop(validate: bool) -> None:
     entered = threading.Event()
 
     def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
         entered.set()
         time.sleep(0.3)
-        start_response("200 OK", [])
+        start_response("200 OK", [("Content-Type", "text/plain")])
         return [b"finished"]
 
-    server = wsgi.WSGIServer(app, workers=2)
+    validated = Validated(app) if validate else None
+    server = wsgi.WSGIServer(validated or app, workers=2)
     port = server.listen("http://127.0.0.1:0").local_addr[1]
     runner = threading.Thread(target=server.run, kwargs={"poll_ms": 20}, daemon=True)
     runner.start()
@@ -803,6 +827,8 @@ def test_run_drains_on_stop(tmp_path: Any) -> None:
     idle.close()
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    if validated is not None:
+        validated.check()
 
 
 def test_inline_workers_zero(run: Callable[..., Running]) -> None:
