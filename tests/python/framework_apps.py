@@ -25,6 +25,7 @@ from typing import Any
 
 STREAM_PARTS = [b"part-%d;" % i for i in range(20)]
 STREAM_BODY = b"".join(STREAM_PARTS)
+BIG_TEXT = "0123456789abcdef" * (2 << 16)  # 2 MiB: ``/big`` answers {"data": BIG_TEXT}
 # Lifespan events of the ASGI apps, in order: ("fastapi", "startup"), ...
 EVENTS: list[tuple[str, str]] = []
 
@@ -192,6 +193,10 @@ def make_flask() -> Any:
 
         return flask.Response(gen(), mimetype="text/plain")
 
+    @app.get("/big")
+    def big() -> Any:
+        return flask.jsonify(data=BIG_TEXT)
+
     return app
 
 
@@ -283,6 +288,9 @@ def _django_urlpatterns() -> list[Any]:
         is_async = request.META.get("wsgi.version") is None
         return StreamingHttpResponse(agen() if is_async else gen(), content_type="text/plain")
 
+    def big(request: Any) -> Any:
+        return JsonResponse({"data": BIG_TEXT})
+
     async def async_view(request: Any) -> Any:
         return JsonResponse({"async": True, "method": request.method})
 
@@ -297,6 +305,7 @@ def _django_urlpatterns() -> list[Any]:
         path("boom", boom),
         path("stream", stream),
         path("async", async_view),
+        path("big", big),
     ]
 
 
@@ -400,6 +409,10 @@ def make_fastapi() -> Any:
                 yield part
 
         return StreamingResponse(gen(), media_type="text/plain")
+
+    @app.get("/big")
+    async def big() -> Any:
+        return {"data": BIG_TEXT}
 
     @app.websocket("/ws")
     async def ws(websocket: WebSocket) -> None:
@@ -568,6 +581,10 @@ def make_quart() -> Any:
                 yield part
 
         return gen(), 200, {"Content-Type": "text/plain"}
+
+    @app.get("/big")
+    async def big() -> Any:
+        return {"data": BIG_TEXT}
 
     @app.websocket("/ws")
     async def ws() -> None:

@@ -184,6 +184,7 @@ COMMON: list[tuple[str, str, dict[str, Any]]] = [
     ("GET", "/missing/page", {}),
     ("GET", "/boom", {}),
     ("GET", "/stream", {}),
+    ("GET", "/big", {}),
     ("HEAD", "/", {}),
 ]
 
@@ -224,6 +225,8 @@ def check_common(framework: str, results: dict[str, dict[str, Any]]) -> None:
     assert results["GET /boom"]["status"] == 500
     r = results["GET /stream"]
     assert r["status"] == 200 and r["body"] == STREAM_BODY
+    r = results["GET /big"]
+    assert r["status"] == 200 and json.loads(r["body"]) == {"data": fa.BIG_TEXT}
     r = results["HEAD /"]
     assert r["status"] == 200 and r["body"] == b""
 
@@ -510,6 +513,75 @@ def test_websocket_echo_close_code_subprotocol(framework: str) -> None:
         assert ours == ref
 
 
+def test_websocket_refused_and_denial_response_match_uvicorn() -> None:
+    """No route: the app closes before accepting (403). A denial response (ASGI extension
+    websocket.http.response) reaches the client as the app wrote it."""
+    _skip_missing("starlette")
+    _skip_missing("websockets")
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import WebSocketRoute
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import InvalidStatus
+
+    async def deny(ws: Any) -> None:
+        await ws.send_denial_response(PlainTextResponse("token required", status_code=401,
+                                                        headers={"WWW-Authenticate": "Bearer"}))
+
+    app = Starlette(routes=[WebSocketRoute("/deny", deny)])
+
+    async def attempts(base: str) -> list[Any]:
+        out = []
+        for path in ("/nowhere", "/deny"):
+            with pytest.raises(InvalidStatus) as info:
+                async with connect(base.replace("http://", "ws://") + path, open_timeout=LIMIT):
+                    pass
+            r = info.value.response
+            out.append((r.status_code, r.headers.get("WWW-Authenticate"), bytes(r.body or b"")))
+        return out
+
+    async def main() -> tuple[Any, Any]:
+        async with on_pymongoose(app) as base:
+            ours = await attempts(base)
+        async with on_uvicorn(app) as ref_base:
+            ref = await attempts(ref_base) if ref_base else None
+        return ours, ref
+
+    ours, ref = run(main)
+    assert ours[0][0] == 403
+    assert ours[1] == (401, "Bearer", b"token required")
+    if ref is not None:
+        assert [o[0] for o in ours] == [r[0] for r in ref] and ours[1] == ref[1]
+
+
+def test_fastapi_concurrent_requests_and_big_upload() -> None:
+    """Fifty requests at once on a pool of keep-alive connections, and a 2 MiB upload that
+    curl sends with Expect: 100-continue."""
+    _skip_missing("fastapi")
+    app = fa.make_fastapi()
+    big = os.urandom(2 << 20)
+
+    async def main() -> None:
+        async with on_pymongoose(app) as base:
+            limits = httpx.Limits(max_connections=10)
+            async with httpx.AsyncClient(base_url=base, timeout=LIMIT, limits=limits) as client:
+                rs = await asyncio.gather(*(client.get(f"/items/{i}?q={i}") for i in range(50)))
+                assert [r.json()["q"] for r in rs] == [str(i) for i in range(50)]
+                r = await client.post("/form", data={"note": "big"}, files={"upload": ("big.bin", big)})
+                assert r.json()["files"]["upload"] == ["big.bin", len(big), hashlib.sha256(big).hexdigest()]
+            curl = shutil.which("curl")
+            if curl:
+                proc = await asyncio.create_subprocess_exec(
+                    curl, "-s", "-v", "--max-time", str(LIMIT), "-F", "note=c", "-F", "upload=@-;filename=c.bin",
+                    base + "/form", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.PIPE)
+                out, err = await asyncio.wait_for(proc.communicate(big), LIMIT + 1)
+                assert json.loads(out)["files"]["upload"] == ["c.bin", len(big), hashlib.sha256(big).hexdigest()]
+                assert b"Expect: 100-continue" in err and b"HTTP/1.1 100 Continue" in err
+
+    run(main)
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="the engine's MG_EV_WS_CTL carries no data, so the peer's close code never reaches "
@@ -713,11 +785,14 @@ def test_flask_with_urllib_http_client_and_curl(validate: bool) -> None:
             c.close()
         curl = shutil.which("curl")
         if curl:
-            out = subprocess.run(
-                [curl, "-s", "--max-time", str(LIMIT), "-F", "note=curl", "-F", "upload=@-;filename=c.bin",
-                 base + "/form"], input=UPLOAD, capture_output=True, timeout=LIMIT + 1).stdout
-            assert json.loads(out) == {"fields": {"note": "curl"},
-                                       "files": {"upload": ["c.bin", len(UPLOAD), UPLOAD_SHA]}}
+            big = os.urandom(2 << 20)  # curl sends Expect: 100-continue first
+            done = subprocess.run(
+                [curl, "-s", "-v", "--max-time", str(LIMIT), "-F", "note=curl", "-F", "upload=@-;filename=c.bin",
+                 base + "/form"], input=big, capture_output=True, timeout=LIMIT + 1)
+            assert json.loads(done.stdout) == {
+                "fields": {"note": "curl"}, "files": {"upload": ["c.bin", len(big), hashlib.sha256(big).hexdigest()]}
+            }
+            assert b"HTTP/1.1 100 Continue" in done.stderr
             out = subprocess.run([curl, "-s", "-i", "--max-time", str(LIMIT), base + "/cookies"],
                                  capture_output=True, timeout=LIMIT + 1).stdout
             head = out.partition(b"\r\n\r\n")[0].lower()
