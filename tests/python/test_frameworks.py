@@ -414,6 +414,14 @@ def test_django_asgi_async_view_and_keepalive() -> None:
                     r = await client.get("/items/7?q=%E2%9C%93")
                     assert r.json()["q"] == "✓"
 
+                async def chunked_body() -> AsyncIterator[bytes]:
+                    yield b'{"name": "c", '
+                    yield b'"values": [1, 2]}'
+
+                # A chunked request body (no Content-Length) reaches Django whole.
+                r = await client.post("/json", content=chunked_body(), headers={"Content-Type": "application/json"})
+                assert r.json() == {"got": {"name": "c", "values": [1, 2]}, "total": 3}
+
     run(main)
 
 
@@ -476,7 +484,7 @@ async def ws_transcript(base: str, framework: str) -> list[Any]:
         try:
             await asyncio.wait_for(ws.recv(), LIMIT)
         except ConnectionClosed as exc:
-            out.append(("closed", exc.rcvd.code if exc.rcvd else None))
+            out.append(("closed", exc.rcvd.code if exc.rcvd else None, exc.rcvd.reason if exc.rcvd else None))
     # Without an offered subprotocol none is chosen.
     async with connect(url, open_timeout=LIMIT, close_timeout=LIMIT) as ws:
         out.append(("subprotocol", ws.subprotocol))
@@ -506,7 +514,8 @@ def test_websocket_echo_close_code_subprotocol(framework: str) -> None:
     if framework == "FastAPI":
         expected.append(("greeting", "greeting:hello from lifespan"))
     expected += [("echo", True, "str"), ("echo", True, "str"), ("echo", True, "bytes"),
-                 ("echo", True, "str"), ("echo", True, "bytes"), ("closed", 4001),
+                 ("echo", True, "str"), ("echo", True, "bytes"),
+                 ("closed", 4001, "bye" if framework == "FastAPI" else ""),
                  ("subprotocol", None), ("echo", "ping")]
     assert ours == expected
     if ref is not None:
@@ -781,6 +790,11 @@ def test_flask_with_urllib_http_client_and_curl(validate: bool) -> None:
                     assert r.getheader("Transfer-Encoding") == "chunked" and body == STREAM_BODY
                 if method == "HEAD":
                     assert body == b""
+            # A chunked request body: Werkzeug reads it to the end (wsgi.input_terminated).
+            c.request("POST", "/json", body=iter([b'{"name": "c", ', b'"values": [4]}']),
+                      headers={"Content-Type": "application/json"}, encode_chunked=True)
+            r = c.getresponse()
+            assert json.loads(r.read()) == {"got": {"name": "c", "values": [4]}, "total": 4}
         finally:
             c.close()
         curl = shutil.which("curl")
