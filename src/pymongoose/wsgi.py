@@ -225,14 +225,14 @@ def _latin1_headers(headers: Any) -> list[tuple[str, str] | tuple[bytes, bytes]]
 
 
 class _Response:
-    """One response on its way from a worker to the loop (guarded by ``cond``)."""
+    """One response on its way from a worker to the loop (guarded by the server's ``_cond``)."""
 
-    __slots__ = ("conn_id", "cond", "status", "headers", "pieces", "finished", "failed",
+    __slots__ = ("conn_id", "waiting", "status", "headers", "pieces", "finished", "failed",
                  "started", "queued", "gone", "progress")
 
     def __init__(self, conn_id: int) -> None:
         self.conn_id = conn_id
-        self.cond = threading.Condition(threading.Lock())
+        self.waiting = False  # a worker waits for the loop to take pieces
         self.status = 0
         self.headers: list[Any] = []
         self.pieces: deque[bytes] = deque()
@@ -304,13 +304,13 @@ class WSGIServer:
         self._wake_pending = False
         self._wake_target = self._manager.wakeup_id
         self._jobs: queue.SimpleQueue[tuple[dict[str, Any], _Response] | None] = queue.SimpleQueue()
-        self._queued = 0  # jobs not yet taken by a worker
         self._in_flight = 0  # requests between MG_EV_HTTP_MSG and their response's end
         self._closed = False
         self._stop_requested = False
         self._stop_timeout: float | None = None
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
+        self._cond = threading.Condition(threading.Lock())  # pieces taken, or a response gone
         self._refresh_headers()
 
     @property
@@ -457,7 +457,7 @@ class WSGIServer:
     def _on_request(self, conn: Connection, hm: Any) -> None:
         if self._closed:
             return
-        if self._draining or self._queued >= self._max_queue:
+        if self._draining or self._jobs.qsize() >= self._max_queue:
             conn.http_respond(503, _UNAVAILABLE + self._extra, b"Service Unavailable")
             return
         environ = _build_environ(hm, conn, self._server_name, self._server_port, self.root_path)
@@ -471,8 +471,6 @@ class WSGIServer:
             return
         if len(self._threads) < self._workers:
             self._spawn_worker()
-        with self._lock:
-            self._queued += 1
         self._jobs.put((environ, resp))
 
     def _spawn_worker(self) -> None:
@@ -497,7 +495,7 @@ class WSGIServer:
 
     def _pump(self, conn: Connection, resp: _Response) -> None:
         """Write what ``resp`` has for ``conn``; stops while the send buffer is full."""
-        with resp.cond:
+        with self._cond:
             pieces = resp.pieces
             if resp.failed:
                 taken = len(pieces)
@@ -513,7 +511,8 @@ class WSGIServer:
                 taken = 0
             if taken:
                 resp.progress += taken
-                resp.cond.notify()
+                if resp.waiting:
+                    self._cond.notify_all()
         conn_id = resp.conn_id
         try:
             if resp.failed:
@@ -537,11 +536,12 @@ class WSGIServer:
 
     def _pump_stream(self, conn: Connection, resp: _Response) -> None:
         while not conn.is_full:
-            with resp.cond:
+            with self._cond:
                 if resp.pieces:
                     piece = resp.pieces.popleft()
                     resp.progress += 1
-                    resp.cond.notify()
+                    if resp.waiting:
+                        self._cond.notify_all()
                     last = resp.finished and not resp.pieces
                 elif resp.finished:
                     piece, last = b"", True
@@ -559,10 +559,10 @@ class WSGIServer:
         self._streaming[resp.conn_id] = resp  # MG_EV_WRITE pumps the rest
 
     def _gone(self, resp: _Response) -> None:
-        with resp.cond:
+        with self._cond:
             resp.gone = True
             resp.pieces.clear()
-            resp.cond.notify_all()
+            self._cond.notify_all()
 
     # ----------------------------------------------------------- worker side
 
@@ -572,8 +572,6 @@ class WSGIServer:
             job = get()
             if job is None:
                 return
-            with self._lock:
-                self._queued -= 1
             environ, resp = job
             if resp.gone or self._closed:
                 continue
@@ -638,28 +636,28 @@ class WSGIServer:
             return
         except _Timeout:
             logger.warning("WSGI response abandoned: no progress for %s s (client not reading)", self._stream_timeout)
-            with resp.cond:
+            with self._cond:
                 resp.failed = True
             return
         except Exception:
             logger.exception("Exception in WSGI application")
-            with resp.cond:
+            with self._cond:
                 resp.failed = True
             return
         del headers_sent
-        with resp.cond:
+        with self._cond:
             resp.finished = True
 
     def _emit(self, resp: _Response, data: Any) -> None:
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(f"WSGI body data must be bytes, not {type(data).__name__}")
         if self._workers == 0:
-            with resp.cond:
+            with self._cond:
                 resp.pieces.append(bytes(data))
             return  # delivered whole when the app returns (the loop is this thread)
         deadline: float | None = None
         seen = -1
-        with resp.cond:
+        with self._cond:
             while True:
                 if resp.gone or self._closed:
                     raise _Gone()
@@ -672,7 +670,9 @@ class WSGIServer:
                 remaining = deadline - time.monotonic() if deadline is not None else 0.0
                 if remaining <= 0:
                     raise _Timeout()
-                resp.cond.wait(remaining)
+                resp.waiting = True
+                self._cond.wait(remaining)
+                resp.waiting = False
             resp.pieces.append(bytes(data))
         self._ready_push(resp)
 

@@ -748,7 +748,7 @@ def test_full_queue_answers_503(run: Callable[..., Running]) -> None:
     second = threading.Thread(target=fetch)
     second.start()
     deadline = time.monotonic() + 3
-    while s.server._queued < 1 and time.monotonic() < deadline:
+    while s.server._jobs.qsize() < 1 and time.monotonic() < deadline:
         time.sleep(0.005)
     status, headers, body = s.get("/")  # the queue (1) is full
     assert (status, body) == (503, b"Service Unavailable")
