@@ -43,8 +43,6 @@ httpx = pytest.importorskip("httpx")
 pytestmark = [
     pytest.mark.timeout(60),
     pytest.mark.filterwarnings("error::wsgiref.validate.WSGIWarning"),
-    # Django warns when a sync StreamingHttpResponse iterator is served by its ASGI handler.
-    pytest.mark.filterwarnings("ignore::Warning:django"),
 ]
 
 LIMIT = 10.0  # seconds: every client call and every wait is bounded by this
