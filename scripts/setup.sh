@@ -38,8 +38,9 @@ fi
 # paho-mqtt: the MQTT client peer of tests/python/test_mqtt.py; watchfiles: `pymongoose serve --reload`;
 # django, quart, python-multipart (FastAPI forms), httpx and gunicorn (the reference WSGI server):
 # tests/python/test_frameworks.py (Flask, FastAPI, Starlette, uvicorn, aiohttp come from benchmarks/requirements.txt).
+# hypothesis and httptools (llhttp): tests/python/test_http_differential.py.
 .venv/bin/python -m pip install -q nanobind scikit-build-core pytest pytest-timeout mypy typing_extensions trustme paho-mqtt \
-  mkdocs-material mkdocstrings-python build watchfiles django quart python-multipart httpx gunicorn
+  mkdocs-material mkdocstrings-python build watchfiles django quart python-multipart httpx gunicorn hypothesis httptools
 if [[ "${1:-}" == "--bench" || "${1:-}" == "--all" ]]; then
   .venv/bin/python -m pip install -q -r benchmarks/requirements.txt
 fi
