@@ -6,6 +6,7 @@
     .venv/bin/python benchmarks/run_benchmark.py --ws       # + WebSocket echo (ws_bench.py)
     .venv/bin/python benchmarks/run_benchmark.py --tls      # + HTTPS scenarios (tls_bench.py)
     .venv/bin/python benchmarks/run_benchmark.py --mqtt     # + MQTT clients (mqtt_bench.py)
+    .venv/bin/python benchmarks/run_benchmark.py --adapters # + FastAPI/Flask apps (adapters_bench.py)
 
 What it does, in order:
 
@@ -34,10 +35,14 @@ What it does, in order:
    messages/s at QoS 0 and 1; pymongoose, paho-mqtt, gmqtt through one mosquitto pinned
    to the server core, the clients on the other) with the same durations, warm-up and
    repetitions, and writes mqtt_results.json.
-9. Writes RESULTS.md (from RESULTS.template.md), results.json and results.png
-   into --output-dir.  The WebSocket, HTTPS and MQTT sections show ws_results.json,
-   tls_results.json and mqtt_results.json of --output-dir (from this run with
-   --ws/--tls/--mqtt, else from an earlier one).
+9. With --adapters, also runs the ASGI/WSGI app scenarios of adapters_bench.py (FastAPI and
+   a bare ASGI app on pymongoose.asgi, uvicorn and granian; Flask on pymongoose.wsgi,
+   gunicorn and granian; aiohttp on asyncio and uvloop; the apps alone in-process) with the
+   same pinning, durations, warm-up and repetitions, and writes adapters_results.json.
+10. Writes RESULTS.md (from RESULTS.template.md), results.json and results.png
+   into --output-dir.  The WebSocket, HTTPS, MQTT and adapter sections show
+   ws_results.json, tls_results.json, mqtt_results.json and adapters_results.json of
+   --output-dir (from this run with --ws/--tls/--mqtt/--adapters, else from an earlier one).
 """
 
 from __future__ import annotations
@@ -61,6 +66,7 @@ import harness  # noqa: E402
 import ws_bench  # noqa: E402
 import tls_bench  # noqa: E402
 import mqtt_bench  # noqa: E402
+import adapters_bench  # noqa: E402
 import idle_bench  # noqa: E402
 from harness import BENCH_DIR, REPO_ROOT, SERVERS  # noqa: E402
 
@@ -608,6 +614,9 @@ def write_report(outdir: Path, args, info: dict, versions: dict, scenarios, summ
                                        bool((ws_bench.load_results(outdir) or {}).get("quick"))),
         "TLS": tls_bench.render_markdown(tls_bench.load_results(outdir),
                                          bool((tls_bench.load_results(outdir) or {}).get("quick"))),
+        "ADAPTERS": adapters_bench.render_markdown(
+            adapters_bench.load_results(outdir),
+            bool((adapters_bench.load_results(outdir) or {}).get("quick"))),
         "MQTT": mqtt_bench.render_markdown(
             mqtt_bench.load_results(outdir),
             bool((mqtt_bench.load_results(outdir) or {}).get("quick"))),
@@ -692,6 +701,9 @@ def parse_args(argv: list[str]):
                          "full TLS handshakes/s; pymongoose, nginx, granian, uvicorn)")
     ap.add_argument("--tls-servers", default="all",
                     help="HTTPS servers for --tls: subset of " + ",".join(tls_bench.TLS_ORDER))
+    ap.add_argument("--adapters", action="store_true",
+                    help="also run the ASGI/WSGI app scenarios (adapters_bench.py: FastAPI, a bare ASGI "
+                         "app and Flask on pymongoose, uvicorn, granian, gunicorn; aiohttp)")
     ap.add_argument("--mqtt", action="store_true",
                     help="also run the MQTT client figures (mqtt_bench.py: round trips/s and "
                          "messages/s at QoS 0 and 1 through mosquitto; pymongoose, paho-mqtt, "
@@ -956,6 +968,22 @@ def main(argv: list[str] | None = None) -> int:
                                                   + "\n")
         log(tls_bench.console_summary(tls_res))
         if not tls_bench.all_measured(tls_res):
+            exit_code = 1
+
+    if args.adapters:
+        log("ASGI and WSGI apps ...")
+        try:
+            ad_res = adapters_bench.run_adapters(
+                wrk=wrk, duration=args.duration, repetitions=args.repetitions, warmup=args.warmup,
+                connections=args.connections, server_cpus=server_cpus, client_cpus=client_cpus,
+                log_dir=raw_dir)
+        except KeyboardInterrupt:
+            log("interrupted")
+            return 130
+        ad_res["quick"] = args.quick
+        ad_res["argv"] = ["benchmarks/run_benchmark.py", *args.argv]
+        (outdir / adapters_bench.JSON_NAME).write_text(json.dumps(ad_res, indent=2, default=str) + "\n")
+        if not ad_res["summary"] or ad_res["not_measured"]:
             exit_code = 1
 
     if args.mqtt and mqtt_names:
