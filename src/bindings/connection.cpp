@@ -302,6 +302,10 @@ void bind_connection(nb::module_& m) {
       .def_prop_ro("is_closing", [](PyConnection& pc) { return !pc.c || pc.c->is_closing; }, doc::Connection_is_closing)
       .def_prop_ro("is_draining", [](PyConnection& pc) { return pc.c && pc.c->is_draining && !pc.c->is_closed; }, doc::Connection_is_draining)
       .def_prop_ro("is_full", [](PyConnection& pc) { return pc.c && pc.c->is_full; }, doc::Connection_is_full)
+      .def_prop_ro("ws_close_code", [](PyConnection& pc) -> nb::object {
+            if (!pc.ws_close_code) return nb::none();
+            return nb::int_(pc.ws_close_code);
+          }, doc::Connection_ws_close_code)
       .def_prop_rw(
           "paused", [](PyConnection& pc) { return pc.c && !pc.c->is_closed && pc.c->app_paused; },
           [](PyConnection& pc, bool paused) {

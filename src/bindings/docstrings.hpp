@@ -146,6 +146,10 @@ inline constexpr const char Connection_is_draining[] = R"DOC(Whether the connect
 inline constexpr const char Connection_is_full[] = R"DOC(Whether reading is paused because the send buffer passed `send_high_water`.
 
 Reading resumes once the buffer falls below `send_low_water`.)DOC";
+inline constexpr const char Connection_ws_close_code[] = R"DOC([ext] The status code of the close frame the peer sent (RFC 6455 §7.1.5).
+
+`1005` when its close frame had no code; `None` until a close frame arrived. Still
+readable in `MG_EV_CLOSE` and after.)DOC";
 inline constexpr const char Connection_paused[] = R"DOC([ext] Whether the program has stopped reading from this connection.
 
 While `True` no input is read: it stays in the kernel and the peer's TCP window

@@ -103,6 +103,14 @@ PyConnection* wrapper_of(PyManager& pm, mg::Connection* c) {
 
 void dispatch_event(PyManager& pm, mg::Connection* c, int ev, const void* data) {
   PyConnection* pc = wrapper_of(pm, c);
+  if (ev == mg::EV_WS_CTL && data) {
+    // A close frame (the only control frame with data here): its status code is kept for
+    // Connection.ws_close_code; handlers still get None (spec: control frames unwrapped).
+    std::string_view payload = static_cast<const mg::WsMessage*>(data)->data;
+    pc->ws_close_code = payload.size() >= 2
+                            ? (static_cast<uint8_t>(payload[0]) << 8) | static_cast<uint8_t>(payload[1])
+                            : 1005;
+  }
   PyObject* self = static_cast<PyObject*>(c->user);
   if (!pm.suppress_events && (ev >= 64 || ((pm.event_mask >> ev) & 1))) {
     PyObject* h = pc->handler.is_valid() ? pc->handler.ptr() : pm.handler.ptr();

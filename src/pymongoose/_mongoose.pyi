@@ -483,6 +483,13 @@ class Connection:
         Reading resumes once the buffer falls below `send_low_water`.
         """
     @property
+    def ws_close_code(self) -> int | None:
+        """[ext] The status code of the close frame the peer sent (RFC 6455 §7.1.5).
+
+        `1005` when its close frame had no code; `None` until a close frame arrived. Still
+        readable in `MG_EV_CLOSE` and after.
+        """
+    @property
     def paused(self) -> bool:
         """[ext] Whether the program has stopped reading from this connection.
 

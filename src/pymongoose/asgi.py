@@ -150,7 +150,7 @@ class _Conn:
         self.closed = False
         self.cycle: _HttpCycle | _WsCycle | None = None  # the request being served
         self.write_waiter: asyncio.Future[None] | None = None
-        self.close_code = 1000  # the engine does not report the peer's code (MG_EV_WS_CTL carries None)
+        self.close_code = 1006  # RFC 6455 §7.1.5: closed without a close frame (set at MG_EV_CLOSE)
 
     async def drain(self) -> None:
         """Wait while the send buffer is above its high-water mark (or until close)."""
@@ -598,6 +598,9 @@ class ASGIServer:
             st = self._conns.pop(conn.id, None)
             if st is not None:
                 st.closed = True
+                code = conn.ws_close_code
+                if code is not None:
+                    st.close_code = code
                 st.wake_writer()
                 cycle = st.cycle
                 if isinstance(cycle, _HttpCycle):

@@ -2194,3 +2194,27 @@ TEST(ManagerAppPause, PausedConnectionReadsNothingUntilResumed) {
   ASSERT_TRUE(s.read_n(cl, resp200("ok").size()));
   EXPECT_EQ(id, cid);
 }
+
+TEST(ManagerHttpRespond, HeadKeepsTheProgramsLengthAndInventsNone) {
+  Server s;
+  s.hook = [&](Connection* c, int ev, const void* data) {
+    if (ev != mg::EV_HTTP_MSG) return;
+    const auto* m = static_cast<const HttpMessage*>(data);
+    const Header hdrs[] = {{"Content-Length", "16"}};
+    if (m->uri == "/given") mg::http::respond(c, 200, hdrs, "", false);  // RFC 9110 §8.6: GET's length
+    else mg::http::respond(c, 200, {}, "", false);                        // unknown: no length at all
+  };
+  Client cl(s.port);
+  s.accept(cl);
+  cl.send("HEAD /given HTTP/1.1\r\nHost: t\r\n\r\n");
+  const std::string given = "HTTP/1.1 200 OK\r\nContent-Length: 16\r\n\r\n";
+  ASSERT_TRUE(s.read_n(cl, given.size()));
+  EXPECT_EQ(cl.in, given);
+  cl.in.clear();
+  cl.send("HEAD /none HTTP/1.1\r\nHost: t\r\n\r\n");
+  const std::string none = "HTTP/1.1 200 OK\r\n\r\n";
+  ASSERT_TRUE(s.read_n(cl, none.size()));
+  s.run_for(20);
+  cl.pull();
+  EXPECT_EQ(cl.in, none);
+}

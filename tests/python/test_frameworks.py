@@ -589,11 +589,6 @@ def test_fastapi_concurrent_requests_and_big_upload() -> None:
     run(main)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the engine's MG_EV_WS_CTL carries no data, so the peer's close code never reaches "
-    "websocket.disconnect (always 1000); uvicorn reports 4002",
-)
 def test_websocket_aiohttp_client_and_client_close_code() -> None:
     _skip_missing("starlette")
     aiohttp = _skip_missing("aiohttp")
@@ -838,12 +833,6 @@ def test_django_wsgi_with_aiohttp(validate: bool) -> None:
 # ============================================================== HEAD Content-Length
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Connection.http_respond(more=False) replaces the app's Content-Length of a HEAD "
-    "response by the length of the (empty) body: 'Content-Length: 0' (RFC 9110 §9.3.2, §8.6: "
-    "it must be the GET length or absent); gunicorn and uvicorn keep the app's value",
-)
 def test_head_keeps_the_apps_content_length() -> None:
     """Werkzeug answers HEAD with the GET response's Content-Length and no body; so does a
     raw ASGI app. Both adapters must pass that length on (gunicorn and uvicorn do)."""

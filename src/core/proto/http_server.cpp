@@ -359,6 +359,8 @@ bool respond(Connection* c, int status, std::span<const Header> headers, std::st
   tx.append(" ");
   tx.append(reason_phrase(status));
   tx.append("\r\n");
+  // RFC 9110 §8.6, §9.3.2: a HEAD response may carry the length a GET would have had.
+  if (!more && d->is_head && length && body.empty()) keep_length = true;
   for (const Header& h : headers) {
     if ((&h == length && !keep_length) || (&h == te && !keep_te)) continue;  // the framing is ours
     if (h.name.size() == 14 && &h != length && iequals(h.name, "Content-Length")) continue;
@@ -369,7 +371,9 @@ bool respond(Connection* c, int status, std::span<const Header> headers, std::st
     tx.append("\r\n");
   }
   if (!more) {
-    if (!no_content) {
+    // HEAD: the program's length, else the body's (what GET would send); an empty body
+    // says nothing about GET's, so no length is invented.
+    if (!no_content && !keep_length && !(d->is_head && body.empty())) {
       p = std::to_chars(num, num + sizeof num, body.size()).ptr;
       tx.append("Content-Length: ");
       tx.append(num, static_cast<size_t>(p - num));

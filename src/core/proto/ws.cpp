@@ -277,7 +277,8 @@ void WsDriver::on_data(Connection& c) {
       case ws::kClose: {
         // RFC 6455 §5.5.1, §7.4: a close body is empty or starts with a valid status code.
         if (!valid_close_payload(data)) return fail(c, 1002, "WS protocol error: invalid close frame");
-        mgr.emit(&c, EV_WS_CTL);
+        WsMessage close_frame{data, static_cast<uint8_t>(0x80 | ws::kClose)};  // the binding keeps its code
+        mgr.emit(&c, EV_WS_CTL, &close_frame);
         if (c.is_closed) return;
         if (!close_sent) {
           // RFC 6455 §5.5.1: answer with the peer's status code, then close.
