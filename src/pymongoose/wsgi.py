@@ -195,6 +195,10 @@ def _build_environ(
             environ[key] = environ[key] + ", " + value
         else:
             environ[key] = value
+    if "CONTENT_LENGTH" not in environ and environ["wsgi.input"].getbuffer().nbytes:
+        # A chunked body arrives whole (de-chunked): its length is known, and frameworks that
+        # read CONTENT_LENGTH bytes (Django) would otherwise see none of it.
+        environ["CONTENT_LENGTH"] = str(environ["wsgi.input"].getbuffer().nbytes)
     return environ
 
 
