@@ -7,6 +7,7 @@
     .venv/bin/python benchmarks/run_benchmark.py --tls      # + HTTPS scenarios (tls_bench.py)
     .venv/bin/python benchmarks/run_benchmark.py --mqtt     # + MQTT clients (mqtt_bench.py)
     .venv/bin/python benchmarks/run_benchmark.py --adapters # + FastAPI/Flask apps (adapters_bench.py)
+    .venv/bin/python benchmarks/run_benchmark.py --workers  # + 1 and 2 worker processes (workers_bench.py)
 
 What it does, in order:
 
@@ -67,6 +68,7 @@ import ws_bench  # noqa: E402
 import tls_bench  # noqa: E402
 import mqtt_bench  # noqa: E402
 import adapters_bench  # noqa: E402
+import workers_bench  # noqa: E402
 import idle_bench  # noqa: E402
 from harness import BENCH_DIR, REPO_ROOT, SERVERS  # noqa: E402
 
@@ -614,6 +616,7 @@ def write_report(outdir: Path, args, info: dict, versions: dict, scenarios, summ
                                        bool((ws_bench.load_results(outdir) or {}).get("quick"))),
         "TLS": tls_bench.render_markdown(tls_bench.load_results(outdir),
                                          bool((tls_bench.load_results(outdir) or {}).get("quick"))),
+        "WORKERS": workers_bench.render_markdown(workers_bench.load_results(outdir)),
         "ADAPTERS": adapters_bench.render_markdown(
             adapters_bench.load_results(outdir),
             bool((adapters_bench.load_results(outdir) or {}).get("quick"))),
@@ -704,6 +707,9 @@ def parse_args(argv: list[str]):
     ap.add_argument("--adapters", action="store_true",
                     help="also run the ASGI/WSGI app scenarios (adapters_bench.py: FastAPI, a bare ASGI "
                          "app and Flask on pymongoose, uvicorn, granian, gunicorn; aiohttp)")
+    ap.add_argument("--workers", action="store_true",
+                    help="also run the multi-worker scenario (workers_bench.py: FastAPI and Flask with "
+                         "1 and 2 worker processes under pymongoose serve, granian, uvicorn, gunicorn)")
     ap.add_argument("--mqtt", action="store_true",
                     help="also run the MQTT client figures (mqtt_bench.py: round trips/s and "
                          "messages/s at QoS 0 and 1 through mosquitto; pymongoose, paho-mqtt, "
@@ -984,6 +990,11 @@ def main(argv: list[str] | None = None) -> int:
         ad_res["argv"] = ["benchmarks/run_benchmark.py", *args.argv]
         (outdir / adapters_bench.JSON_NAME).write_text(json.dumps(ad_res, indent=2, default=str) + "\n")
         if not ad_res["summary"] or ad_res["not_measured"]:
+            exit_code = 1
+
+    if args.workers:
+        log("Several worker processes ...")
+        if workers_bench.main(["--output-dir", str(outdir), *(["--quick"] if args.quick else [])]) != 0:
             exit_code = 1
 
     if args.mqtt and mqtt_names:

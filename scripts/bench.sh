@@ -5,5 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --bench
-# The WebSocket echo, HTTPS, MQTT client and ASGI/WSGI app scenarios are part of the comparison.
-exec .venv/bin/python benchmarks/run_benchmark.py --ws --tls --mqtt --adapters "$@"
+# The WebSocket echo, HTTPS, MQTT client, ASGI/WSGI app and multi-worker scenarios are part
+# of the comparison.
+exec .venv/bin/python benchmarks/run_benchmark.py --ws --tls --mqtt --adapters --workers "$@"
