@@ -5,7 +5,9 @@ Usage: hostile_server.py <module> '<json options>'
 
 Options (all optional): "limits" (Manager limits), "nofile" (RLIMIT_NOFILE soft limit to
 set first; 0 raises it to the hard limit), "fault" ("raise": the handler raises on every
-request to /fault; "block": /block sleeps "block_s" seconds in the handler).
+request to /fault; "block": /block sleeps "block_s" seconds in the handler; "close":
+another thread calls Connection.close() 100 ms after /defer arrived (no reply), 100 ms into
+an upload to /upload (at MG_EV_HTTP_HDRS), 20 ms into a 4 MiB reply to /bigclose).
 
 Listens on http://127.0.0.1:0 and prints the port on the first line of stdout. Routes:
 ``GET /`` "hello"; ``GET /big?n=<bytes>`` that many bytes (default 4 MiB); ``POST /``
@@ -18,6 +20,7 @@ import json
 import resource
 import signal
 import sys
+import threading
 import time
 
 opts = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
@@ -39,8 +42,16 @@ def big(n: int) -> bytes:
     return BIG[n]
 
 
+def close_later(conn, seconds: float) -> None:
+    threading.Timer(seconds, conn.close).start()  # Connection.close() from another thread
+
+
 def handler(conn, ev, data):
-    if ev == mg.MG_EV_HTTP_MSG:
+    if ev == mg.MG_EV_HTTP_HDRS and opts.get("fault") == "close" and data.uri == "/upload":
+        if not getattr(conn, "userdata", None):
+            conn.userdata = "closing"
+            close_later(conn, 0.1)
+    elif ev == mg.MG_EV_HTTP_MSG:
         stats["requests"] += 1
         uri = data.uri
         if uri == "/ws":
@@ -53,6 +64,11 @@ def handler(conn, ev, data):
             conn.reply(200, json.dumps(body), {"Content-Type": "application/json"})
         elif uri == "/fault" and opts.get("fault") == "raise":
             raise RuntimeError("handler fault (expected by the test)")
+        elif uri == "/defer" and opts.get("fault") == "close":
+            close_later(conn, 0.1)
+        elif uri == "/bigclose" and opts.get("fault") == "close":
+            conn.reply(200, big(4 * 1024 * 1024))
+            close_later(conn, 0.02)
         elif uri == "/block" and opts.get("fault") == "block":
             time.sleep(float(opts.get("block_s", 3)))
             conn.reply(200, "blocked")
