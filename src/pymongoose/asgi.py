@@ -698,8 +698,9 @@ class ASGIServer:
                 exc = sys.exc_info()[1] or exc
         logger.error("Exception in ASGI application", exc_info=(type(exc), exc, exc.__traceback__))
 
-    async def _run_http(self, st: _Conn, scope: Scope, cycle: _HttpCycle) -> None:
-        failed: BaseException | None = None
+    async def _call_app(self, st: _Conn, scope: Scope, cycle: _HttpCycle | _WsCycle) -> Exception | None:
+        """Run the app for one request or session; returns (and reports) what it raised."""
+        failed: Exception | None = None
         self._in_flight += 1
         try:
             await self.app(scope, cycle.receive, cycle.send)
@@ -711,6 +712,10 @@ class ASGIServer:
                 st.cycle = None
         if failed is not None:
             self._report(failed)
+        return failed
+
+    async def _run_http(self, st: _Conn, scope: Scope, cycle: _HttpCycle) -> None:
+        failed = await self._call_app(st, scope, cycle)
         if not st.closed:
             conn = st.conn
             if not cycle.started:
@@ -729,18 +734,7 @@ class ASGIServer:
         cycle.wake()
 
     async def _run_ws(self, st: _Conn, scope: Scope, cycle: _WsCycle) -> None:
-        failed: BaseException | None = None
-        self._in_flight += 1
-        try:
-            await self.app(scope, cycle.receive, cycle.send)
-        except Exception as exc:
-            failed = exc
-        finally:
-            self._in_flight -= 1
-            if st.cycle is cycle:
-                st.cycle = None
-        if failed is not None:
-            self._report(failed)
+        failed = await self._call_app(st, scope, cycle)
         if st.closed:
             return
         conn = st.conn

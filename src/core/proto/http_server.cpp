@@ -445,12 +445,7 @@ void chunk(Connection* c, std::string_view data) {
     if (HttpServerDriver* d = proto::server_of(c)) d->complete(*c, false);
     return;
   }
-  char size[24];
-  char* end = std::to_chars(size, size + sizeof size, data.size(), 16).ptr;
-  tx.append(size, static_cast<size_t>(end - size));
-  tx.append("\r\n");
-  tx.append(data);
-  tx.append("\r\n");
+  put_chunk(tx, data);
   c->mgr->output_queued(c);
 }
 
