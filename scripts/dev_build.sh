@@ -9,4 +9,9 @@ flock 9
 build=$(ls -d build/cp3*-*/ | head -n 1)
 cmake --build "$build" -j "$(nproc)"
 site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["platlib"])')
-cp "$build"/_mongoose*.so "$site/pymongoose/"
+# Copy then rename: a process that has the old file mapped keeps its inode (overwriting it
+# in place can crash a running test).
+for so in "$build"/_mongoose*.so; do
+  cp "$so" "$site/pymongoose/.$(basename "$so").tmp"
+  mv -f "$site/pymongoose/.$(basename "$so").tmp" "$site/pymongoose/$(basename "$so")"
+done
