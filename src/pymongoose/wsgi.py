@@ -153,6 +153,7 @@ def _build_environ(
         path_info = path_info[len(root_path):]
     remote = conn.remote_addr
     remote_ip = remote[0] if remote else ""
+    body = hm.body_bytes
     raw_uri = _native(uri if not query or "?" in uri else f"{uri}?{query}")
     environ: dict[str, Any] = {
         "REQUEST_METHOD": hm.method,
@@ -169,7 +170,7 @@ def _build_environ(
         "REMOTE_PORT": str(remote[1]) if remote else "",
         "wsgi.version": (1, 0),
         "wsgi.url_scheme": "https" if conn.is_tls else "http",
-        "wsgi.input": BytesIO(hm.body_bytes),
+        "wsgi.input": BytesIO(body),
         "wsgi.input_terminated": True,
         "wsgi.errors": sys.stderr,
         "wsgi.multithread": True,
@@ -195,10 +196,10 @@ def _build_environ(
             environ[key] = environ[key] + ", " + value
         else:
             environ[key] = value
-    if "CONTENT_LENGTH" not in environ and environ["wsgi.input"].getbuffer().nbytes:
+    if body and "CONTENT_LENGTH" not in environ:
         # A chunked body arrives whole (de-chunked): its length is known, and frameworks that
         # read CONTENT_LENGTH bytes (Django) would otherwise see none of it.
-        environ["CONTENT_LENGTH"] = str(environ["wsgi.input"].getbuffer().nbytes)
+        environ["CONTENT_LENGTH"] = str(len(body))
     return environ
 
 
@@ -598,7 +599,6 @@ class WSGIServer:
 
     def _serve(self, environ: dict[str, Any], resp: _Response) -> None:
         """Run the app for one request, filling ``resp``; never raises."""
-        headers_sent = False
 
         def write(data: bytes) -> None:
             if resp.status == 0:
@@ -648,7 +648,6 @@ class WSGIServer:
             with self._cond:
                 resp.failed = True
             return
-        del headers_sent
         with self._cond:
             resp.finished = True
 
