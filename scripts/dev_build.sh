@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 exec 9>"${TMPDIR:-/tmp}/pymongoose-dev-build.lock"
 flock 9
 build=$(ls -d build/cp3*-*/ | head -n 1)
-cmake --build "$build" -j "$(nproc)"
+cmake --build "$build" -j "${BUILD_JOBS:-$(nproc)}"
 site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["platlib"])')
 # Copy then rename: a process that has the old file mapped keeps its inode (overwriting it
 # in place can crash a running test).

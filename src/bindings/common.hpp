@@ -31,6 +31,7 @@ struct PyConnection {
   nb::object userdata;
   nb::object tls_info;  // tls_info() of the established session, built once (it cannot change)
   int ws_close_code = 0;  // [ext] the peer's close status (RFC 6455 §7.1.5; 1005: none given)
+  nb::object body_sink;   // [ext] http_stream_body() callback of the request being read
 };
 
 // An owned copy of a message (HttpMessage.copy()), detached from engine memory.

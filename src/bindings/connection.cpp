@@ -389,6 +389,32 @@ void bind_connection(nb::module_& m) {
           nb::arg("status_code"), nb::arg("headers").none() = nb::none(), nb::arg("body") = nb::bytes("", 0),
           nb::kw_only(), nb::arg("more") = false, doc::Connection_http_respond)
       .def(
+          "accept_pending",
+          [](PyConnection& pc) -> size_t {
+            if (!pc.is_listening) throw std::runtime_error("accept_pending() needs a listening connection");
+            if (!pc.c || pc.c->is_closed) return 0;
+            EngineLock lock(engine_of(pc));
+            return pc.c && !pc.c->is_closed ? engine_of(pc).accept_pending(pc.c) : 0;
+          },
+          doc::Connection_accept_pending)
+      .def(
+          "http_stream_body",
+          [](PyConnection& pc, nb::handle callback) {
+            if (!PyCallable_Check(callback.ptr())) throw nb::type_error("callback must be callable");
+            LockedConnection locked(pc);
+            switch (mg::http::stream_body(locked.get())) {
+              case mg::http::StreamBody::Streaming:
+                pc.body_sink = nb::borrow(callback);
+                return true;
+              case mg::http::StreamBody::NotNow:
+                return false;
+              case mg::http::StreamBody::NotHttpServer:
+                break;
+            }
+            throw std::runtime_error("http_stream_body() needs an HTTP server connection");
+          },
+          nb::arg("callback"), doc::Connection_http_stream_body)
+      .def(
           "http_respond_body",
           [](PyConnection& pc, nb::handle data, bool more) {
             ByteView b;

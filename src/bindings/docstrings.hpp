@@ -184,6 +184,24 @@ program's `Content-Length` if it gave one, else chunked (or delimited by the clo
 for an HTTP/1.0 request). Bodies of `HEAD` requests are not sent. Header names and
 values may be `str` or bytes; invalid ones raise `ValueError`; `RuntimeError` when
 a streamed response is already in progress.)DOC";
+inline constexpr const char Connection_accept_pending[] = R"DOC([ext] On a TCP listener, accept the connections waiting in the kernel's queue now.
+
+Each gets `MG_EV_OPEN` and `MG_EV_ACCEPT` as usual; returns how many. Call it right
+before closing a listener in a graceful stop: the kernel resets the connections
+still queued on a socket when it closes (with `reuse_port` nobody else takes
+them). `RuntimeError` on a connection that is not a listener; 0 once closed.)DOC";
+inline constexpr const char Connection_http_stream_body[] = R"DOC([ext] Stream the body of the request being delivered instead of buffering it.
+
+Call it in the `MG_EV_HTTP_HDRS` handler of a server connection. When the body is
+still incomplete, `callback(data, last)` then receives each piece as it arrives
+(de-chunked; the first right after the handler returns, with the bytes that came
+with the head), the last one with `last=True`, and `MG_EV_HTTP_MSG` follows with
+an empty `body_bytes`. Only one read is buffered at a time; set `paused` to hold the
+input back (the body timeout waits meanwhile). `max_body` still bounds the whole
+body. Returns `False`, changing nothing, when the body is already complete (it
+comes whole with `MG_EV_HTTP_MSG`) or outside an `MG_EV_HTTP_HDRS` handler;
+`RuntimeError` on a connection that is not an HTTP server connection. A response
+may be given before the body ends: the rest of the body is still read.)DOC";
 inline constexpr const char Connection_http_respond_body[] = R"DOC([ext] Queue the next piece of a response started with `http_respond(more=True)`.
 
 `more=False` ends it (the request is then answered).)DOC";

@@ -101,8 +101,24 @@ PyConnection* wrapper_of(PyManager& pm, mg::Connection* c) {
   return pc;
 }
 
+// A piece of a streamed request body goes to the callback given to http_stream_body(),
+// never to a handler (the event code is engine-internal).
+void deliver_body_piece(PyManager& pm, PyConnection* pc, const mg::http::HttpBodyPiece& piece) {
+  if (!pc->body_sink.is_valid()) return;
+  nb::object callback = piece.last ? std::move(pc->body_sink) : pc->body_sink;
+  if (pm.suppress_events) return;
+  PyObject* data = PyBytes_FromStringAndSize(piece.data.data(), static_cast<Py_ssize_t>(piece.data.size()));
+  if (!data) return report_handler_error(pm);
+  PyObject* args[3] = {nullptr, data, piece.last ? Py_True : Py_False};
+  PyObject* r = PyObject_Vectorcall(callback.ptr(), args + 1, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET, nullptr);
+  Py_DECREF(data);
+  if (r) Py_DECREF(r);
+  else report_handler_error(pm);
+}
+
 void dispatch_event(PyManager& pm, mg::Connection* c, int ev, const void* data) {
   PyConnection* pc = wrapper_of(pm, c);
+  if (ev == mg::EV_HTTP_BODY) return deliver_body_piece(pm, pc, *static_cast<const mg::http::HttpBodyPiece*>(data));
   if (ev == mg::EV_WS_CTL && data) {
     // A close frame (the only control frame with data here): its status code is kept for
     // Connection.ws_close_code; handlers still get None (spec: control frames unwrapped).
@@ -201,6 +217,7 @@ void dispatch_event(PyManager& pm, mg::Connection* c, int ev, const void* data) 
   }
   if (ev == mg::EV_CLOSE) {
     // After its CLOSE handler the wrapper reads as closed (spec §5.2).
+    pc->body_sink.reset();
     pc->c = nullptr;
     c->user = nullptr;
     Py_DECREF(self);

@@ -554,6 +554,28 @@ class Connection:
         values may be `str` or bytes; invalid ones raise `ValueError`; `RuntimeError` when
         a streamed response is already in progress.
         """
+    def accept_pending(self) -> int:
+        """[ext] On a TCP listener, accept the connections waiting in the kernel's queue now.
+
+        Each gets `MG_EV_OPEN` and `MG_EV_ACCEPT` as usual; returns how many. Call it right
+        before closing a listener in a graceful stop: the kernel resets the connections
+        still queued on a socket when it closes (with `reuse_port` nobody else takes
+        them). `RuntimeError` on a connection that is not a listener; 0 once closed.
+        """
+    def http_stream_body(self, callback: Callable[[bytes, bool], Any]) -> bool:
+        """[ext] Stream the body of the request being delivered instead of buffering it.
+
+        Call it in the `MG_EV_HTTP_HDRS` handler of a server connection. When the body is
+        still incomplete, `callback(data, last)` then receives each piece as it arrives
+        (de-chunked; the first right after the handler returns, with the bytes that came
+        with the head), the last one with `last=True`, and `MG_EV_HTTP_MSG` follows with
+        an empty `body_bytes`. Only one read is buffered at a time; set `paused` to hold the
+        input back (the body timeout waits meanwhile). `max_body` still bounds the whole
+        body. Returns `False`, changing nothing, when the body is already complete (it
+        comes whole with `MG_EV_HTTP_MSG`) or outside an `MG_EV_HTTP_HDRS` handler;
+        `RuntimeError` on a connection that is not an HTTP server connection. A response
+        may be given before the body ends: the rest of the body is still read.
+        """
     def http_respond_body(self, data: _BytesLike, *, more: bool = True) -> None:
         """[ext] Queue the next piece of a response started with `http_respond(more=True)`.
 

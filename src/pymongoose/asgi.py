@@ -15,7 +15,9 @@ Flow control
 ``send`` waits while the connection's send buffer is above ``send_high_water``
 (``Connection.is_full``) until ``MG_EV_WRITE`` reports it drained; WebSocket messages
 queue at most ``_WS_INBOX_HIGH`` deep before reading from the socket pauses
-(``Connection.paused``).
+(``Connection.paused``). A request body that has not fully arrived with its head is
+streamed (``Connection.http_stream_body``): the app's ``receive`` gets it piece by piece
+with ``more_body``, and reading pauses while more than ``_BODY_HIGH`` bytes wait unread.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from typing import Any
 
 from ._mongoose import (
     MG_EV_CLOSE,
+    MG_EV_HTTP_HDRS,
     MG_EV_HTTP_MSG,
     MG_EV_WRITE,
     MG_EV_WS_MSG,
@@ -59,14 +62,17 @@ logger = logging.getLogger("pymongoose.asgi")
 
 _NOT_STARTED = "ASGIServer is not started"
 _SHUTDOWN_TIMEOUT = 5.0
+_FRESH_GRACE = 1.0  # seconds a drain waits for the first request of a connection just accepted
 _TICK = 0.1  # seconds between polls when nothing else wakes the loop (engine timeouts)
 _WS_INBOX_HIGH = 16  # WebSocket messages queued before reading pauses
 _WS_INBOX_LOW = 4  # ... and resumes
+_BODY_HIGH = 256 * 1024  # streamed request body bytes waiting for receive() before reading pauses
+_BODY_LOW = 64 * 1024  # ... and resumes
 _WS_OP_TEXT = 1
 _WS_OP_BINARY = 2
 _WS_OP_CLOSE = 8
 _DISCONNECT: Message = {"type": "http.disconnect"}
-_EVENTS = (MG_EV_HTTP_MSG, MG_EV_WRITE, MG_EV_WS_MSG, MG_EV_CLOSE)  # all the handler looks at
+_EVENTS = (MG_EV_HTTP_HDRS, MG_EV_HTTP_MSG, MG_EV_WRITE, MG_EV_WS_MSG, MG_EV_CLOSE)  # all the handler looks at
 _TEXT_PLAIN = (b"content-type", b"text/plain; charset=utf-8")
 _CONNECTION_CLOSE = (b"connection", b"close")
 
@@ -143,7 +149,7 @@ def _continue(coro: Any, yielded: Any, ctx: contextvars.Context) -> Any:
 class _Conn:
     """What the server knows about one client connection (loop thread only)."""
 
-    __slots__ = ("conn", "closed", "cycle", "write_waiter", "close_code")
+    __slots__ = ("conn", "closed", "cycle", "write_waiter", "close_code", "body_cycle")
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -151,6 +157,14 @@ class _Conn:
         self.cycle: _HttpCycle | _WsCycle | None = None  # the request being served
         self.write_waiter: asyncio.Future[None] | None = None
         self.close_code = 1006  # RFC 6455 §7.1.5: closed without a close frame (set at MG_EV_CLOSE)
+        # The request whose body is being streamed, until its MG_EV_HTTP_MSG (None when
+        # it was refused before the app saw it: its pieces are dropped).
+        self.body_cycle: _HttpCycle | None | bool = False
+
+    def on_body(self, data: bytes, last: bool) -> None:
+        cycle = self.body_cycle
+        if isinstance(cycle, _HttpCycle):
+            cycle.feed(data, last)
 
     async def drain(self) -> None:
         """Wait while the send buffer is above its high-water mark (or until close)."""
@@ -172,13 +186,18 @@ class _HttpCycle:
     """One HTTP request/response: the app's ``receive`` and ``send``."""
 
     __slots__ = ("server", "st", "body", "body_sent", "status", "headers", "started",
-                 "streaming", "finished", "waiters")
+                 "streaming", "finished", "waiters", "pieces", "queued", "body_done", "body_waiter")
 
-    def __init__(self, server: ASGIServer, st: _Conn, body: bytes) -> None:
+    def __init__(self, server: ASGIServer, st: _Conn, body: bytes | None) -> None:
         self.server = server
         self.st = st
         self.body = body
         self.body_sent = False
+        # A streamed body (body is None): pieces not yet received by the app.
+        self.pieces: collections.deque[bytes] | None = None if body is not None else collections.deque()
+        self.queued = 0
+        self.body_done = body is not None
+        self.body_waiter: asyncio.Future[None] | None = None
         self.status = 200
         self.headers: list[Any] = []
         self.started = False
@@ -186,8 +205,47 @@ class _HttpCycle:
         self.finished = False
         self.waiters: list[asyncio.Future[None]] | None = None
 
+    def feed(self, data: bytes, last: bool) -> None:
+        """A piece of the streamed request body (from Connection.http_stream_body)."""
+        pieces = self.pieces
+        assert pieces is not None
+        if data and not self.finished:  # after the response, the rest is read and dropped
+            pieces.append(data)
+            self.queued += len(data)
+        if last:
+            self.body_done = True
+        st = self.st
+        if self.queued > _BODY_HIGH and not st.closed and not st.conn.paused:
+            st.conn.paused = True  # the app is behind: leave the rest in the kernel
+        fut, self.body_waiter = self.body_waiter, None
+        if fut is not None and not fut.done():
+            fut.set_result(None)
+
+    async def _receive_piece(self) -> Message:
+        pieces = self.pieces
+        assert pieces is not None
+        while not pieces and not self.body_done:
+            if self.st.closed:
+                self.body_sent = True  # the client went away mid-body
+                return dict(_DISCONNECT)
+            fut = self.body_waiter = asyncio.get_running_loop().create_future()
+            await fut
+        body = pieces.popleft() if len(pieces) == 1 else b"".join(pieces)
+        pieces.clear()
+        self.queued = 0
+        st = self.st
+        if not st.closed and st.conn.paused:
+            st.conn.paused = False
+            self.server._flush_soon()
+        if self.body_done:
+            self.body_sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return {"type": "http.request", "body": body, "more_body": True}
+
     async def receive(self) -> Message:
         if not self.body_sent:
+            if self.pieces is not None:
+                return await self._receive_piece()
             self.body_sent = True
             body, self.body = self.body, b""
             return {"type": "http.request", "body": body, "more_body": False}
@@ -206,6 +264,9 @@ class _HttpCycle:
         for fut in waiters or ():
             if not fut.done():
                 fut.set_result(None)
+        fut, self.body_waiter = self.body_waiter, None
+        if fut is not None and not fut.done():
+            fut.set_result(None)
 
     async def send(self, message: Message) -> None:
         kind = message["type"]
@@ -581,8 +642,20 @@ class ASGIServer:
     # ------------------------------------------------------------------ events
 
     def _handle(self, conn: Connection, ev: int, data: Any) -> None:
-        if ev == MG_EV_HTTP_MSG:
-            self._on_request(conn, data)
+        if ev == MG_EV_HTTP_HDRS:
+            # A body still on its way is streamed to the app, which starts now.
+            st = self._conns.get(conn.id)
+            if st is None:
+                st = self._conns[conn.id] = _Conn(conn)
+            if conn.http_stream_body(st.on_body):
+                st.body_cycle = None
+                self._on_request(conn, data, st, streamed=True)
+        elif ev == MG_EV_HTTP_MSG:
+            st = self._conns.get(conn.id)
+            if st is not None and st.body_cycle is not False:
+                st.body_cycle = False  # its app started at MG_EV_HTTP_HDRS
+                return
+            self._on_request(conn, data, st)
         elif ev == MG_EV_WRITE:
             st = self._conns.get(conn.id)
             if st is not None and st.write_waiter is not None and not conn.is_full:
@@ -608,11 +681,12 @@ class ASGIServer:
                 elif isinstance(cycle, _WsCycle):
                     cycle.on_close()
 
-    def _on_request(self, conn: Connection, hm: HttpMessage) -> None:
-        st = self._conns.get(conn.id)
+    def _on_request(self, conn: Connection, hm: HttpMessage, st: _Conn | None, streamed: bool = False) -> None:
         if st is None:
             st = self._conns[conn.id] = _Conn(conn)
-        if self._draining or (self._limit is not None and self._in_flight >= self._limit):
+        # While draining, a request on a connection already accepted is still served
+        # (with Connection: close): its client had no way to know.
+        if self._limit is not None and self._in_flight >= self._limit:
             conn.http_respond(503, [_TEXT_PLAIN, _CONNECTION_CLOSE] + self._extra, b"Service Unavailable")
             return
         uri = hm.uri
@@ -646,6 +720,10 @@ class ASGIServer:
                 scope["extensions"] = {"tls": tls_ext}
         loop = self._loop
         assert loop is not None
+        if is_ws and streamed:
+            # RFC 6455 §4.1: an opening handshake carries no body.
+            conn.http_respond(400, [_TEXT_PLAIN, _CONNECTION_CLOSE] + self._extra, b"Bad Request")
+            return
         if is_ws:
             scope["scheme"] = "wss" if tls else "ws"
             offered = hm.header("Sec-WebSocket-Protocol") or ""
@@ -657,7 +735,9 @@ class ASGIServer:
             scope["scheme"] = "https" if tls else "http"
             scope["method"] = hm.method
             scope.setdefault("extensions", {})["http.response.pathsend"] = {}
-            cycle = _HttpCycle(self, st, hm.body_bytes)
+            cycle = _HttpCycle(self, st, None if streamed else hm.body_bytes)
+            if streamed:
+                st.body_cycle = cycle
             coro = self._run_http(st, scope, cycle)
         st.cycle = cycle
         self._start(loop, coro)
@@ -732,6 +812,13 @@ class ASGIServer:
             self._flush_soon()
         cycle.finished = True
         cycle.wake()
+        if cycle.pieces is not None:
+            # The app stopped reading its body: the engine reads and drops the rest.
+            cycle.pieces.clear()
+            cycle.queued = 0
+            if not st.closed and st.conn.paused:
+                st.conn.paused = False
+                self._flush_soon()
 
     async def _run_ws(self, st: _Conn, scope: Scope, cycle: _WsCycle) -> None:
         failed = await self._call_app(st, scope, cycle)
@@ -770,6 +857,7 @@ class ASGIServer:
             # Stop accepting; idle keep-alive connections close now, busy ones after their
             # response (it carries Connection: close); WebSocket sessions are told 1001.
             for listener in self._listeners:
+                listener.accept_pending()  # queued clients are served, not reset
                 listener.close()
             self._listeners = []
             for conn in manager.connections:
@@ -777,17 +865,33 @@ class ASGIServer:
                     continue
                 st = self._conns.get(conn.id)
                 cycle = st.cycle if st is not None else None
-                if cycle is None:
+                if cycle is None and st is not None and not conn.recv_len:
+                    # Idle keep-alive: a client retries a request that meets this close
+                    # (RFC 9112 §9.3.1). A connection that has not sent its first
+                    # request yet is left its grace below: its client could not retry.
                     conn.close()
                 elif isinstance(cycle, _WsCycle) and cycle.accepted and not cycle.closed_sent:
                     cycle.closed_sent = True
                     conn.ws_send(struct.pack("!H", 1001), _WS_OP_CLOSE)
             self._flush_soon()
-            tasks = [t for t in self._tasks if not t.done()]
-            if tasks:
-                await asyncio.wait(tasks, timeout=timeout)
-            # Let the last responses leave (bounded: a client that does not read is dropped).
             loop = asyncio.get_running_loop()
+            end = None if timeout is None else loop.time() + timeout
+            grace_end = loop.time() + (_FRESH_GRACE if timeout is None else min(_FRESH_GRACE, timeout))
+            while True:
+                tasks = [t for t in self._tasks if not t.done()]
+                waiting = loop.time() < grace_end and any(
+                    not c.is_listening and not c.is_closing and (c.id not in self._conns or c.recv_len)
+                    for c in manager.connections)
+                if not tasks and not waiting:
+                    break
+                left = None if end is None else end - loop.time()
+                if left is not None and left <= 0:
+                    break
+                if tasks and not waiting:
+                    await asyncio.wait(tasks, timeout=left)
+                else:
+                    await asyncio.sleep(0.01 if left is None else min(0.01, left))  # a request may be on its way
+            # Let the last responses leave (bounded: a client that does not read is dropped).
             deadline = loop.time() + min(timeout if timeout is not None else _SHUTDOWN_TIMEOUT, _SHUTDOWN_TIMEOUT)
             while self._conns and loop.time() < deadline and any(c.conn.send_len for c in self._conns.values()):
                 self._flush_soon()  # polled from the loop, never from inside this task

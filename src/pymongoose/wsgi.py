@@ -54,6 +54,7 @@ logger = logging.getLogger("pymongoose.wsgi")
 _QUEUE_DEPTH = 16  # pieces of a streamed response queued before the worker waits
 _DEFAULT_MAX_QUEUE = 1024  # requests waiting for a worker before new ones get 503
 _DRAIN_POLL_MS = 20
+_FRESH_GRACE = 1.0  # seconds a drain waits for the first request of a connection just accepted
 
 _TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 _BAD_VALUE_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
@@ -304,6 +305,7 @@ class WSGIServer:
         self._date_second = -1
         self._extra: list[tuple[str, str]] = []
         self._draining = False
+        self._served: set[int] = set()  # connections that sent a request (idle ones may close at drain)
         # Shared (appends and pops are atomic; flags are advisory, see _ready_push).
         self._ready: deque[_Response] = deque()
         self._wake_pending = False
@@ -412,12 +414,24 @@ class WSGIServer:
         self._draining = True
         self._wake_target = self._manager.wakeup_id
         for listener in self._listeners:
+            listener.accept_pending()  # queued clients are served, not reset
             listener.close()
         self._listeners = []
+        served = self._served
         for conn in self._manager.connections:
-            if not conn.is_listening and conn.id not in self._conns:
-                conn.close()  # idle keep-alive connection
-        while self._in_flight or any(c.send_len for c in self._manager.connections):
+            if not conn.is_listening and conn.id not in self._conns and conn.id in served and not conn.recv_len:
+                # Idle keep-alive: a client retries a request that meets this close (RFC
+                # 9112 §9.3.1). A connection that has not sent its first request yet gets
+                # a grace: its client could not retry.
+                conn.close()
+        grace_end = time.monotonic() + (_FRESH_GRACE if timeout is None else min(_FRESH_GRACE, timeout))
+
+        def waiting() -> bool:
+            return time.monotonic() < grace_end and any(
+                not c.is_listening and not c.is_closing and c.id not in self._conns
+                and (c.id not in served or c.recv_len) for c in self._manager.connections)
+
+        while self._in_flight or any(c.send_len for c in self._manager.connections) or waiting():
             if deadline is not None and time.monotonic() >= deadline:
                 break
             self._manager.poll(_DRAIN_POLL_MS)
@@ -453,6 +467,7 @@ class WSGIServer:
                 self._pump(conn, resp)
         elif ev == MG_EV_CLOSE:
             conn_id = conn.id
+            self._served.discard(conn_id)
             if self._conns.pop(conn_id, None) is not None:
                 self._in_flight -= 1
             resp = self._streaming.pop(conn_id, None)
@@ -462,11 +477,14 @@ class WSGIServer:
     def _on_request(self, conn: Connection, hm: Any) -> None:
         if self._closed:
             return
-        if self._draining or self._jobs.qsize() >= self._max_queue:
+        # While draining, a request on a connection already accepted is still served (with
+        # Connection: close): its client had no way to know.
+        if self._jobs.qsize() >= self._max_queue:
             conn.http_respond(503, _UNAVAILABLE + self._extra, b"Service Unavailable")
             return
         environ = _build_environ(hm, conn, self._server_name, self._server_port, self.root_path)
         resp = _Response(conn.id)
+        self._served.add(conn.id)
         self._conns[conn.id] = conn
         self._in_flight += 1
         if self._workers == 0:

@@ -339,3 +339,18 @@ TEST(BlockPool, KeepsABoundedNumberOfFreeBlocks) {
   bufs.clear();
   EXPECT_EQ(pool.free_blocks(), mg::BlockPool::kKeep);
 }
+
+TEST(Buffer, EraseRemovesAMiddleRangeAndClampsAtTheEnd) {
+  mg::Buffer b;
+  b.append("headBODYrest");
+  b.consume(0);
+  b.erase(4, 4);
+  EXPECT_EQ(std::string_view(b.data(), b.size()), "headrest");
+  b.erase(6, 100);
+  EXPECT_EQ(std::string_view(b.data(), b.size()), "headre");
+  b.erase(10, 1);  // past the end: nothing
+  EXPECT_EQ(b.size(), 6u);
+  b.consume(2);  // erase offsets count from the live bytes
+  b.erase(0, 2);
+  EXPECT_EQ(std::string_view(b.data(), b.size()), "re");
+}

@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -47,6 +48,7 @@ struct Ev {
   std::string data;  // ERROR/WAKEUP payload, HTTP body
   std::string method, uri, query, proto, head;
   std::vector<std::pair<std::string, std::string>> headers;
+  bool last = false;  // EV_HTTP_BODY: the body's last piece
 };
 
 using Hook = std::function<void(Connection*, int, const void*)>;
@@ -78,6 +80,10 @@ struct Harness {
       e.data = msg->body;
       for (size_t i = 0; i < msg->num_headers; i++)
         e.headers.emplace_back(msg->headers[i].name, msg->headers[i].value);
+    } else if (ev == mg::EV_HTTP_BODY) {
+      auto* piece = static_cast<const mg::http::HttpBodyPiece*>(data);
+      e.data = piece->data;
+      e.last = piece->last;
     } else {
       EXPECT_EQ(data, nullptr) << "event " << ev;
     }
@@ -494,6 +500,95 @@ TEST(ManagerHttp, ReplyInsideSinkProducesExactWireBytes) {
   EXPECT_EQ(s.count(id, mg::EV_CLOSE), 0u);
   EXPECT_FALSE(cl.eof);
   expect_poll_rules(s, id);
+}
+
+// [ext] http::stream_body(): the body leaves as EV_HTTP_BODY pieces, the buffer keeps only
+// the head and an undecoded rest, HTTP_MSG follows with an empty body, and the next
+// pipelined request is parsed as usual.
+TEST(ManagerHttp, StreamedBodyArrivesInPiecesThenMsgWithoutBody) {
+  Server s;
+  std::vector<mg::http::StreamBody> started;
+  size_t max_rx = 0;
+  s.hook = [&](Connection* c, int ev, const void*) {
+    if (ev == mg::EV_HTTP_HDRS) started.push_back(mg::http::stream_body(c));
+    if (ev == mg::EV_HTTP_BODY) max_rx = std::max(max_rx, c->rx.size());
+    if (ev == mg::EV_HTTP_MSG) {
+      EXPECT_EQ(mg::http::stream_body(c), mg::http::StreamBody::NotNow);  // only in HTTP_HDRS
+      mg::http::reply(c, 200, {}, "ok");
+    }
+  };
+  Client cl(s.port);
+  uint64_t id = s.accept(cl);
+  cl.send("POST /u HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel");
+  ASSERT_TRUE(s.run_until([&] { return s.count(id, mg::EV_HTTP_BODY) == 1; }));
+  std::string body;
+  for (int i = 0; i < 200; i++) {
+    std::string piece(1000, static_cast<char>('a' + i % 26));
+    body += piece;
+    cl.send((i == 0 ? "lo\r\n" : "\r\n") + std::string("3e8\r\n") + piece);
+    ASSERT_TRUE(s.run_until([&] { return s.count(id, mg::EV_HTTP_BODY) >= static_cast<size_t>(i + 2); }));
+  }
+  cl.send("\r\n0\r\n\r\n" + get("/next"));
+  ASSERT_TRUE(s.read_n(cl, 2 * resp200("ok").size()));
+  EXPECT_EQ(cl.in, resp200("ok") + resp200("ok"));
+  std::string got;
+  int lasts = 0;
+  for (const Ev& e : s.evs)
+    if (e.id == id && e.ev == mg::EV_HTTP_BODY) got += e.data, lasts += e.last;
+  EXPECT_EQ(got, "hello" + body);
+  EXPECT_EQ(lasts, 1);
+  EXPECT_LT(max_rx, 2000u);  // never the 200 KB body, only the head and a piece
+  EXPECT_EQ(started, (std::vector<mg::http::StreamBody>{mg::http::StreamBody::Streaming,
+                                                         mg::http::StreamBody::NotNow}));
+  const Ev* msg = nullptr;
+  for (const Ev& e : s.evs)
+    if (e.id == id && e.ev == mg::EV_HTTP_MSG) { msg = &e; break; }
+  ASSERT_NE(msg, nullptr);
+  EXPECT_EQ(msg->data, "");
+  EXPECT_EQ(msg->uri, "/u");  // the head is still there for HTTP_MSG
+}
+
+// A response completed in HTTP_HDRS, before the body was read: the body is still read to
+// its end and the connection goes on with the next request (it used to stall).
+TEST(ManagerHttp, ReplyBeforeTheBodyKeepsTheConnectionGoing) {
+  Server s;
+  s.hook = [&](Connection* c, int ev, const void* data) {
+    auto* msg = static_cast<const HttpMessage*>(data);
+    if (ev == mg::EV_HTTP_HDRS && msg->uri == "/early") mg::http::reply(c, 413, {}, "no");
+    if (ev == mg::EV_HTTP_MSG && msg->uri != "/early") mg::http::reply(c, 200, {}, "ok");
+  };
+  Client cl(s.port);
+  uint64_t id = s.accept(cl);
+  cl.send("POST /early HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n01234");
+  std::string early = "HTTP/1.1 413 Payload Too Large\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nno";
+  ASSERT_TRUE(s.read_n(cl, early.size()));
+  EXPECT_EQ(cl.in, early);
+  cl.in.clear();
+  cl.send("56789" + get("/next"));
+  ASSERT_TRUE(s.read_n(cl, resp200("ok").size()));
+  EXPECT_EQ(cl.in, resp200("ok"));
+  EXPECT_EQ(s.count(id, mg::EV_HTTP_MSG), 2u);
+  EXPECT_EQ(s.count(id, mg::EV_CLOSE), 0u);
+}
+
+// [ext] accept_pending(): connections queued in the kernel when a listener is about to
+// close are accepted and served instead of reset.
+TEST(ManagerHttp, AcceptPendingTakesQueuedClientsBeforeTheListenerCloses) {
+  Server s;
+  s.echo_uri();
+  Client a(s.port), b(s.port), c(s.port);  // queued: nobody polled since they connected
+  EXPECT_EQ(s.m.accept_pending(s.lc), 3u);
+  EXPECT_EQ(s.accepted().size(), 3u);
+  EXPECT_EQ(s.m.accept_pending(s.lc), 0u);  // nothing left
+  s.m.mark_closing(s.lc);
+  s.lc = nullptr;  // freed by the next iteration
+  s.step(0);
+  for (Client* cl : {&a, &b, &c}) {
+    cl->send(get("/served"));
+    ASSERT_TRUE(s.read_n(*cl, resp200("/served").size()));
+    EXPECT_EQ(cl->in, resp200("/served"));
+    EXPECT_EQ(cl->err, 0);
+  }
 }
 
 TEST(ManagerHttp, HeadOmitsBodyThenGetHasIt) {

@@ -174,6 +174,60 @@ def test_websocket_input_is_bounded_while_the_app_is_busy() -> None:
         child.close()
 
 
+def test_upload_streams_to_the_app_before_it_ends_and_memory_stays_bounded() -> None:
+    """A 128 MiB upload: the app gets its first piece (more_body=True) while the client is
+    still sending; while the app does not read, the sender blocks and the server's RSS
+    stays bounded; afterwards every byte arrives in order."""
+    import hashlib
+    import threading
+
+    total = 128 * MiB
+    child = Child("upload", str(total))
+    try:
+        base = rss(child.proc.pid)
+        piece = os.urandom(MiB)
+        sent = [0]
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 64 * 1024)
+            s.settimeout(30)
+            s.connect(("127.0.0.1", child.port))
+
+            def writer() -> None:
+                s.sendall(b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % total)
+                while sent[0] < total:
+                    s.sendall(piece)
+                    sent[0] += len(piece)
+
+            t = threading.Thread(target=writer, daemon=True)
+            t.start()
+            first = child.expect("first").split()
+            assert first[2] == "True", "the first body message must say more_body"
+            assert sent[0] < total, "the app must start before the upload ends"
+            # The app sleeps on its first message: the rest waits in the kernel buffers.
+            peak = base
+            deadline = time.monotonic() + 1.0
+            while time.monotonic() < deadline:
+                peak = max(peak, rss(child.proc.pid))
+                time.sleep(0.05)
+            assert t.is_alive() and sent[0] < 32 * MiB, f"sender not held back: {sent[0] / MiB:.0f} MiB sent"
+            child.tell("go")
+            while t.is_alive():
+                peak = max(peak, rss(child.proc.pid))
+                t.join(0.05)
+            done = child.expect("upload done").split()
+            assert int(done[2]) == total and int(done[3]) > 2
+            data = b""
+            while b"\r\n\r\n" not in data or not data.endswith(b" " + done[3].encode()):
+                chunk = s.recv(4096)
+                assert chunk, "closed before the response"
+                data += chunk
+            expected = hashlib.sha256(piece * (total // MiB)).hexdigest()
+            assert data.split(b"\r\n\r\n", 1)[1].split()[0].decode() == expected
+        assert peak - base < 48 * MiB, f"RSS grew by {(peak - base) / MiB:.0f} MiB during a streamed upload"
+    finally:
+        child.close()
+
+
 # ---------------------------------------------------------------------- in-process
 
 
@@ -318,6 +372,42 @@ def test_stop_finishes_requests_in_flight_then_refuses() -> None:
         assert headers.get("connection") == "close"
         assert idle.recv(1) == b""  # the idle connection was closed
         idle.close()
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+    run(main())
+
+
+def test_stop_serves_the_first_request_of_a_connection_accepted_before_it() -> None:
+    """A connection accepted just before stop() whose request comes during the drain is
+    answered with Connection: close, not closed unanswered: its client could not retry."""
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await respond(send, 200, b"late but served")
+
+    async def main() -> None:
+        server = ASGIServer(lifespan_app(app))
+        port = (await server.start("http://127.0.0.1:0")).local_addr[1]
+        fresh = socket.create_connection(("127.0.0.1", port), timeout=LIMIT)
+        # Answered on a later connection: the accept loop has taken `fresh` by then.
+        assert (await asyncio.to_thread(fetch, port))[0] == 200
+        stopping = asyncio.ensure_future(server.stop(timeout=5))
+        await asyncio.sleep(0)  # stop() runs up to its first wait: listeners closed
+
+        def late_request() -> bytes:
+            fresh.sendall(b"GET /late HTTP/1.1\r\nHost: x\r\n\r\n")
+            data = b""
+            while True:
+                chunk = fresh.recv(65536)
+                if not chunk:
+                    return data
+                data += chunk
+
+        raw = await asyncio.to_thread(late_request)
+        fresh.close()
+        await stopping
+        assert raw.startswith(b"HTTP/1.1 200 OK") and b"connection: close" in raw.lower()
+        assert raw.endswith(b"late but served")
         with pytest.raises(OSError):
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
 
@@ -485,3 +575,205 @@ def test_requests_run_as_tasks_with_their_own_context() -> None:
 
     run(main())
     assert seen == [("unset", True, True)] * 4  # nothing leaked from one request to the next
+
+
+# ---------------------------------------------------------------------- streamed request bodies
+
+
+def _post_in_two_parts(port: int, body: bytes, split: int, first_seen: Any) -> bytes:
+    """POST whose head and first `split` body bytes go first; the rest only once the app
+    has its first body message (`first_seen`, a threading.Event), so the body is
+    incomplete at its head whatever the kernel does."""
+    with socket.create_connection(("127.0.0.1", port), timeout=LIMIT) as s:
+        s.sendall(b"POST /u HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body[:split])
+        assert first_seen.wait(LIMIT), "the app never got the first part of the body"
+        s.sendall(body[split:])
+        s.shutdown(socket.SHUT_WR)
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                return data
+            data += chunk
+
+
+def test_streamed_body_messages_add_up_and_only_the_last_ends_it() -> None:
+    import threading
+
+    seen: list[tuple[int, bool]] = []
+    first_seen = threading.Event()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        body = b""
+        while True:
+            message = await receive()
+            seen.append((len(message["body"]), message["more_body"]))
+            if message["more_body"]:
+                first_seen.set()
+            body += message["body"]
+            if not message["more_body"]:
+                break
+        await respond(send, 200, b"%d" % len(body))
+
+    async def main() -> None:
+        server = ASGIServer(lifespan_app(app))
+        port = (await server.start("http://127.0.0.1:0")).local_addr[1]
+        body = os.urandom(3000)
+        data = await asyncio.to_thread(_post_in_two_parts, port, body, 1000, first_seen)
+        assert data.endswith(b"\r\n\r\n3000"), data[-200:]
+        # A body complete with its head comes as one message, as before.
+        status, _, got = await asyncio.to_thread(fetch, port)
+        assert status == 200 and got == b"0"
+        await server.stop()
+
+    run(main())
+    assert seen[-1] == (0, False)  # the GET
+    streamed = seen[:-1]
+    assert sum(n for n, _ in streamed) == 3000
+    assert [more for _, more in streamed] == [True] * (len(streamed) - 1) + [False]
+    assert len(streamed) >= 2
+
+
+def test_client_leaving_mid_body_gives_http_disconnect() -> None:
+    got: list[str] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                got.append("disconnect")
+                return
+            if not message["more_body"]:
+                got.append("complete")
+                await respond(send, 200, b"?")
+                return
+
+    async def main() -> None:
+        server = ASGIServer(lifespan_app(app))
+        port = (await server.start("http://127.0.0.1:0")).local_addr[1]
+
+        def leave_mid_body() -> None:
+            with socket.create_connection(("127.0.0.1", port), timeout=LIMIT) as s:
+                s.sendall(b"POST /u HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n" + b"a" * 5000)
+
+        await asyncio.to_thread(leave_mid_body)
+        deadline = time.monotonic() + 5
+        while not got and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        await server.stop()
+        assert got == ["disconnect"]
+
+    run(main())
+
+
+def test_app_answering_without_reading_its_body_keeps_the_connection_usable() -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["path"] == "/reject":
+            await respond(send, 413, b"too big for me")  # the body is never read
+            return
+        message = await receive()
+        await respond(send, 200, b"second %d" % len(message["body"]))
+
+    async def main() -> None:
+        server = ASGIServer(lifespan_app(app), limits={"max_body": 8 * MiB})
+        port = (await server.start("http://127.0.0.1:0")).local_addr[1]
+
+        def two_requests() -> list[bytes]:
+            with socket.create_connection(("127.0.0.1", port), timeout=LIMIT) as s:
+                body = b"z" * (4 * MiB)
+                s.sendall(b"POST /reject HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body))
+                first = b""
+                while b"too big for me" not in first:
+                    first += s.recv(4096)
+                s.sendall(body)  # read and dropped by the server, never buffered for the app
+                s.sendall(b"POST /ok HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc")
+                second = b""
+                while b"second" not in second:
+                    chunk = s.recv(4096)
+                    assert chunk, "closed instead of serving the next request"
+                    second += chunk
+                return [first, second]
+
+        first, second = await asyncio.to_thread(two_requests)
+        assert first.startswith(b"HTTP/1.1 413") and second.endswith(b"second 3")
+        await server.stop()
+
+    run(main())
+
+
+@pytest.mark.parametrize("size,status", [(MiB - 1, 200), (MiB, 200), (MiB + 1, 413)])
+def test_streamed_body_bounded_by_max_body_at_its_edge(size: int, status: int) -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        n = 0
+        while True:
+            message = await receive()
+            n += len(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        await respond(send, 200, b"%d" % n)
+
+    async def main() -> None:
+        server = ASGIServer(lifespan_app(app), limits={"max_body": MiB})
+        port = (await server.start("http://127.0.0.1:0")).local_addr[1]
+
+        def chunked_upload() -> bytes:
+            with socket.create_connection(("127.0.0.1", port), timeout=LIMIT) as s:
+                s.sendall(b"POST /u HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+                left = size
+                try:
+                    while left:
+                        n = min(left, 100000)
+                        s.sendall(b"%x\r\n" % n + b"q" * n + b"\r\n")
+                        left -= n
+                    s.sendall(b"0\r\n\r\n")
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = s.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+                return data
+
+        data = await asyncio.to_thread(chunked_upload)
+        assert data.startswith(b"HTTP/1.1 %d" % status), data[:100]
+        await server.stop()
+
+    run(main())
+
+
+def test_aiohttp_client_streams_a_generator_upload() -> None:
+    aiohttp = pytest.importorskip("aiohttp")
+    import hashlib
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        digest = hashlib.sha256()
+        messages = 0
+        while True:
+            message = await receive()
+            messages += 1
+            digest.update(message["body"])
+            if not message["more_body"]:
+                break
+        await respond(send, 200, f"{digest.hexdigest()} {messages}".encode())
+
+    async def main() -> None:
+        server = ASGIServer(lifespan_app(app), limits={"max_body": 64 * MiB})
+        port = (await server.start("http://127.0.0.1:0")).local_addr[1]
+        pieces = [os.urandom(256 * 1024) for _ in range(40)]
+
+        async def gen():
+            for p in pieces:
+                yield p
+                await asyncio.sleep(0)
+
+        async with aiohttp.ClientSession() as session:
+            async with session.post(f"http://127.0.0.1:{port}/u", data=gen()) as r:
+                text = await r.text()
+        digest, messages = text.split()
+        assert digest == hashlib.sha256(b"".join(pieces)).hexdigest()
+        assert int(messages) > 1
+        await server.stop()
+
+    run(main())

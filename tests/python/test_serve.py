@@ -473,10 +473,16 @@ def test_reload_on_change_survives_an_app_that_fails_to_import(serve, tmp_path):
         assert get(s.port)[1]["raw"] == b"one"  # the running worker kept serving
     except OSError as e:
         raise AssertionError(f"{e!r}; stderr:\n" + "\n".join(s.lines)) from None
+    stopped_before = sum(1 for line in s.lines if re.search(r"Worker \d+ stopped", line))
     app.write_text("def app(environ, start_response):\n"
                    "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
                    "    return [b'two']\n")
     s.wait_for(r"Reloaded: 1 new worker serving")
+    # The old worker serves what it accepted until it has drained and stopped.
+    deadline = time.monotonic() + TIMEOUT
+    while sum(1 for line in s.lines if re.search(r"Worker \d+ stopped", line)) <= stopped_before:
+        assert time.monotonic() < deadline, "the old worker did not stop"
+        time.sleep(0.01)
     assert get(s.port)[1]["raw"] == b"two"
     assert s.stop() == 0
 

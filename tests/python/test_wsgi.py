@@ -831,6 +831,50 @@ def test_run_drains_on_stop(validate: bool) -> None:
         validated.check()
 
 
+def _wait_refused(port: int) -> None:
+    """Until connecting fails: the server closed its listener (its drain began)."""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        except OSError:
+            return
+        time.sleep(0.005)
+    raise AssertionError("the listener stayed open")
+
+
+def _read_to_eof(sock: socket.socket) -> bytes:
+    data = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+
+
+def test_drain_serves_the_first_request_of_a_connection_accepted_before_it() -> None:
+    """A connection accepted just before the drain whose request comes during it is
+    answered (with Connection: close), not dropped: its client could not retry."""
+    server = wsgi.WSGIServer(hello, workers=2)
+    port = server.listen("http://127.0.0.1:0").local_addr[1]
+    runner = threading.Thread(target=server.run, kwargs={"poll_ms": 20}, daemon=True)
+    runner.start()
+    fresh = socket.create_connection(("127.0.0.1", port), timeout=4)
+    # Answered on a later connection: the accept loop has taken `fresh` by then.
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=4) as r:
+        assert r.status == 200
+    stopper = threading.Thread(target=server.stop, kwargs={"timeout": 5})
+    stopper.start()
+    _wait_refused(port)
+    fresh.sendall(b"GET /late HTTP/1.1\r\nHost: x\r\n\r\n")
+    raw = _read_to_eof(fresh)
+    fresh.close()
+    stopper.join(6)
+    runner.join(6)
+    assert not runner.is_alive()
+    assert raw.startswith(b"HTTP/1.1 200 OK") and b"Connection: close" in raw and raw.endswith(b"Hello, World")
+
+
 def test_inline_workers_zero(run: Callable[..., Running]) -> None:
     threads: list[str] = []
 

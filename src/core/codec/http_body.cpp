@@ -4,6 +4,27 @@
 
 namespace mg::http {
 
+size_t BodyFraming::drop_decoded(size_t decoded) {
+  switch (kind) {
+    case Kind::Length:
+      content_length -= std::min<uint64_t>(decoded, content_length);
+      return decoded;
+    case Kind::Chunked: {
+      // Everything before chunk_raw is decoded output or spent framing; what follows is
+      // raw input not decoded yet.
+      const size_t raw = chunk_raw;
+      chunk_raw = 0;
+      chunk_body = 0;
+      return raw;
+    }
+    case Kind::UntilClose:
+      return decoded;
+    case Kind::None:
+      break;
+  }
+  return 0;
+}
+
 BodyStep step_body(BodyFraming& f, char* base, size_t avail, size_t head_len, const Limits& limits,
                    uint64_t max_body) {
   BodyStep s;

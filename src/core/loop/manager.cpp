@@ -406,14 +406,27 @@ void Manager::after_io(Connection* c) {
 // ---------------------------------------------------------------------------------------
 // I/O
 
-void Manager::do_accept(Connection* lc) {
+size_t Manager::accept_pending(Connection* lc) {
+  if (!lc || lc->is_closed || lc->is_closing || !lc->is_listening || lc->is_udp || lc->listen_paused) return 0;
+  size_t total = 0;
+  // Bounded: a flood arriving meanwhile cannot keep this going for ever.
+  for (int round = 0; round < 16; round++) {
+    int n = do_accept(lc);
+    total += static_cast<size_t>(n);
+    if (n < kMaxAcceptsPerIteration || lc->is_closed || lc->listen_paused) break;
+  }
+  return total;
+}
+
+int Manager::do_accept(Connection* lc) {
   const size_t max_conns = limits_.max_connections;
+  int accepted = 0;
   for (int i = 0; i < kMaxAcceptsPerIteration; i++) {
     if (max_conns && user_conns_ >= max_conns) {
       lc->listen_paused = true;
       lc->paused_until = 0;
       update_interest(lc);
-      return;
+      return accepted;
     }
     Address remote, local;
     int fd = net::accept_one(lc->fd, remote, local);
@@ -424,8 +437,9 @@ void Manager::do_accept(Connection* lc) {
         lc->paused_until = now_ + kAcceptBackoffMs;
         update_interest(lc);
       }
-      return;
+      return accepted;
     }
+    accepted++;
     Connection* c;
     try {
       c = new_connection();
@@ -454,8 +468,9 @@ void Manager::do_accept(Connection* lc) {
       if (c->is_closing || c->is_draining || c->output_pending()) activate(c);
       schedule(c);
     }
-    if (lc->is_closed || shut_down_) return;
+    if (lc->is_closed || shut_down_) return accepted;
   }
+  return accepted;
 }
 
 void Manager::do_read(Connection* c) {

@@ -65,6 +65,9 @@ class HttpServerDriver final : public Driver {
   bool continue_sent = false;
   bool awaiting_file = false;  // the response is a file still being sent
   bool http10 = false;         // current request is HTTP/1.0: no chunked responses
+  bool in_hdrs = false;        // HTTP_HDRS of a request whose body is incomplete is running
+  bool body_stream = false;    // [ext] the body goes out as EV_HTTP_BODY pieces (stream_body)
+  bool responded_early = false;  // the response completed before the body was read
   // Framing of a response streamed with http::respond(..., more=true).
   enum class Stream : uint8_t { None, Chunked, Identity, UntilClose } stream = Stream::None;
   uint64_t stream_left = 0;    // Identity: body bytes the program's Content-Length still announces
@@ -158,6 +161,8 @@ void HttpServerDriver::on_data(Connection& c) {
       is_head = req.method == "HEAD";
       http10 = req.minor_version == 0;
       stream = Stream::None;
+      body_stream = false;
+      responded_early = false;
       continue_sent = false;
       in_body = true;
       body_seen_ms = now;
@@ -173,7 +178,9 @@ void HttpServerDriver::on_data(Connection& c) {
     if (fresh) {
       size_t tx_before = c.tx().size();
       HttpMessage m = make_message(req, in, step.body);
+      in_hdrs = !complete_msg;
       mgr.emit(&c, EV_HTTP_HDRS, &m);
+      in_hdrs = false;
       if (c.is_closed || c.is_closing || c.is_draining || c.driver.get() != this) break;
       // RFC 9110 §10.1.1: ask for the body unless the handler already answered; an
       // HTTP/1.0 request's expectation is ignored (1.0 clients do not know 1xx).
@@ -184,6 +191,23 @@ void HttpServerDriver::on_data(Connection& c) {
         mgr.output_queued(&c);
       }
     }
+    if (body_stream) {
+      // Hand the decoded bytes on and remove them, so only the head and an undecoded
+      // remainder stay buffered.
+      const size_t piece_len = step.body.size();
+      if (piece_len || complete_msg) {
+        http::HttpBodyPiece piece{step.body, complete_msg};
+        mgr.emit(&c, EV_HTTP_BODY, &piece);
+        if (c.is_closed || c.is_closing || c.driver.get() != this) break;
+      }
+      const size_t removed = body.drop_decoded(piece_len);
+      c.rx.erase(head_len, removed);
+      step.msg_len -= removed;
+      step.body = {};
+      base = c.rx.data();
+      in = std::string_view(base, c.rx.size());
+      if (c.is_draining) break;
+    }
     if (!complete_msg) break;
     if (!fresh) {
       http::ParseResult r = http::parse_request(in.substr(0, head_len), req, shared.scratch(), hl);
@@ -193,12 +217,18 @@ void HttpServerDriver::on_data(Connection& c) {
     scanned = 0;
     checked = 0;
     head_start_ms = 0;
-    outstanding = true;
+    // A response completed while the body was still arriving leaves nothing outstanding.
+    outstanding = !responded_early;
+    body_stream = false;
     // Consumed before the handler runs: the views stay valid (consume moves no bytes),
     // and a reply given inside the handler sees no stale input.
     c.rx.consume(step.msg_len);
     HttpMessage m = make_message(req, in, step.body);
     mgr.emit(&c, EV_HTTP_MSG, &m);
+    if (responded_early) {
+      responded_early = false;
+      if (close_after && !c.is_closed) mgr.drain(&c);
+    }
   }
   if (c.is_closed || c.driver.get() == this) return;
   // Upgraded inside a handler: frames may follow the upgrade request.
@@ -218,6 +248,15 @@ void HttpServerDriver::reject(Connection& c, int status, std::string_view err) {
 }
 
 void HttpServerDriver::complete(Connection& c, bool close_requested) {
+  if (in_body && !outstanding) {
+    // Answered before the body was read (an early 413, or a streamed request): the body
+    // is still read to its end; HTTP_MSG then finishes the exchange (spec §6.5).
+    responded_early = true;
+    awaiting_file = false;
+    if (close_requested) c.mgr->drain(&c);
+    else if (!parsing) c.mgr->resume_input(&c);  // the rest of the body may be buffered
+    return;
+  }
   const bool was_outstanding = outstanding || awaiting_file;
   outstanding = false;
   awaiting_file = false;
@@ -237,6 +276,8 @@ HttpServerDriver::Wait HttpServerDriver::pending_timeout(const Connection& c, ui
   Wait w = Wait::None;
   uint64_t since = 0, timeout = 0;
   if (in_body) {
+    // While the program holds the input back, the body's silence is its own doing.
+    if (c.app_paused) return Wait::None;
     w = Wait::Body, since = body_seen_ms, timeout = l.body_timeout_ms;
   } else if (head_start_ms && !c.rx.empty() && !outstanding) {
     w = Wait::Head, since = head_start_ms, timeout = l.header_timeout_ms;
@@ -397,6 +438,14 @@ bool respond(Connection* c, int status, std::span<const Header> headers, std::st
     return true;
   }
   return respond_body(c, body, true);
+}
+
+StreamBody stream_body(Connection* c) {
+  HttpServerDriver* d = proto::server_of(c);
+  if (!d) return StreamBody::NotHttpServer;
+  if (!d->in_hdrs || !d->in_body) return StreamBody::NotNow;
+  d->body_stream = true;
+  return StreamBody::Streaming;
 }
 
 bool respond_body(Connection* c, std::string_view data, bool more) {

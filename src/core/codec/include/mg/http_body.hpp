@@ -22,6 +22,11 @@ struct BodyFraming {
     kind = k;
     content_length = length;
   }
+  // The `decoded` body bytes seen so far (BodyStep::body) were handed on and are about to
+  // be removed from the buffer: forgets them and returns how many bytes after the head
+  // the caller must remove (for chunked bodies the framing consumed with them). The next
+  // step_body() then sees the rest of the body right after the head.
+  size_t drop_decoded(size_t decoded);
 };
 
 struct BodyStep {

@@ -25,6 +25,9 @@ enum Event : int {
   EV_MQTT_OPEN = 17,
   EV_SNTP_TIME = 18,
   EV_WAKEUP = 19,
+  // Engine-internal, never a handler event (spec: 20 is reserved and not exported): one
+  // piece of a request body streamed with http::stream_body(); data is an HttpBodyPiece.
+  EV_HTTP_BODY = 20,
   EV_USER = 22,
 };
 

@@ -128,6 +128,10 @@ class Manager {
   // The program stops (true) or resumes reading from `c`: input stays in the kernel, so
   // the peer's window closes ([ext] flow control for adapters that queue messages).
   void set_app_paused(Connection* c, bool paused);
+  // [ext] Accepts the connections waiting in a TCP listener's kernel queue now (each gets
+  // OPEN and ACCEPT as usual); how many. Called right before closing a listener in a
+  // graceful stop, so that queued clients are served instead of reset.
+  size_t accept_pending(Connection* lc);
   // The poller's descriptor: readable whenever poll() has work (another event loop can
   // watch it and call poll(0)).
   int fileno() const { return epfd_; }
@@ -172,7 +176,7 @@ class Manager {
   void deregister(Connection* c);
   void process(Connection* c);
   void process_active();
-  void do_accept(Connection* lc);
+  int do_accept(Connection* lc);  // connections accepted (at most kMaxAcceptsPerIteration)
   void do_read(Connection* c);
   void do_write(Connection* c);
   void after_io(Connection* c);

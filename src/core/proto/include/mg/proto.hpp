@@ -43,6 +43,18 @@ void serve(Connection* c, FileResponse&& resp);
 // is (respond_body).
 bool respond(Connection* c, int status, std::span<const Header> headers, std::string_view body, bool more);
 bool respond_body(Connection* c, std::string_view data, bool more);
+// [ext] Streams the body of the request whose HTTP_HDRS is being delivered instead of
+// buffering it whole: each piece (de-chunked) goes out as an EV_HTTP_BODY event carrying
+// an HttpBodyPiece, the last with `last` set, then HTTP_MSG follows with an empty body.
+// Memory stays bounded by one read; Manager::set_app_paused() holds the input back (the
+// body timeout waits meanwhile). max_body still bounds the whole body. False (nothing
+// changes) outside an HTTP_HDRS handler or when the body is already complete.
+enum class StreamBody : uint8_t { Streaming, NotNow, NotHttpServer };
+StreamBody stream_body(Connection* c);
+struct HttpBodyPiece {
+  std::string_view data;
+  bool last = false;
+};
 // Chunked transfer (spec §6.2): one chunk; empty data ends the response.
 void chunk(Connection* c, std::string_view data);
 void sse(Connection* c, std::string_view event_type, std::string_view data);

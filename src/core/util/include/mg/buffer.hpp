@@ -10,6 +10,7 @@
 // with release(): idle connections hold no buffer memory, and steady traffic does not
 // allocate.
 #pragma once
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -146,6 +147,15 @@ class Buffer {
     } else {
       off_ += n;
     }
+  }
+  // Drops `n` bytes at offset `pos` (the bytes after them move down).
+  void erase(size_t pos, size_t n) {
+    const size_t live = len_ - off_;
+    if (pos >= live) return;
+    n = std::min(n, live - pos);
+    char* p = base_ + off_ + pos;
+    std::memmove(p, p + n, live - pos - n);
+    len_ -= n;
   }
   void truncate(size_t n) {
     if (n < len_ - off_) len_ = off_ + n;
