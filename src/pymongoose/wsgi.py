@@ -11,8 +11,14 @@ blocks) goes out as one complete response with its ``Content-Length``; otherwise
 streamed, at most ``_QUEUE_DEPTH`` pieces ahead of the socket (the worker waits, and
 gives up after ``stream_timeout`` seconds without progress).
 
+A request body that has not fully arrived with its head is streamed
+(``Connection.http_stream_body``): the app starts at once and its ``wsgi.input`` blocks
+until the next piece arrives; reading from the socket pauses while more than
+``_BODY_HIGH`` bytes wait unread, so an upload is never buffered whole.
+
 With ``workers=0`` the application runs on the loop thread itself: no handoff at all, for
-applications that never block (one request at a time, as a sync worker).
+applications that never block (one request at a time, as a sync worker; bodies are then
+buffered whole, since the loop cannot wait for them).
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from urllib.parse import unquote_to_bytes
 
 from ._mongoose import (
     MG_EV_CLOSE,
+    MG_EV_HTTP_HDRS,
     MG_EV_HTTP_MSG,
     MG_EV_WAKEUP,
     MG_EV_WRITE,
@@ -54,6 +61,8 @@ logger = logging.getLogger("pymongoose.wsgi")
 _QUEUE_DEPTH = 16  # pieces of a streamed response queued before the worker waits
 _DEFAULT_MAX_QUEUE = 1024  # requests waiting for a worker before new ones get 503
 _DRAIN_POLL_MS = 20
+_BODY_HIGH = 256 * 1024  # streamed request body bytes waiting for the app before reading pauses
+_BODY_LOW = 64 * 1024  # ... and resumes
 _FRESH_GRACE = 1.0  # seconds a drain waits for the first request of a connection just accepted
 
 _TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
@@ -204,6 +213,150 @@ def _build_environ(
     return environ
 
 
+class _StreamInput:
+    """``wsgi.input`` of a request whose body is still arriving.
+
+    The loop thread feeds pieces (``feed``); the app's thread reads them, waiting for
+    the next one. Pausing and resuming the socket happen on the loop thread only: a reader
+    that drained the queue below ``_BODY_LOW`` asks for it through ``resume`` (the server
+    wakes the loop), so the two threads never race on ``Connection.paused``.
+    """
+
+    __slots__ = ("conn", "server", "cond", "pieces", "queued", "done", "failed", "discarding",
+                 "paused", "queued_for_loop", "conn_id")
+
+    def __init__(self, conn: Connection, server: WSGIServer) -> None:
+        self.conn = conn
+        self.conn_id = conn.id
+        self.server = server
+        self.cond = threading.Condition()
+        self.pieces: deque[bytes] = deque()
+        self.queued = 0
+        self.done = False  # the last piece arrived
+        self.failed = False  # the client went away before the end
+        self.discarding = False  # the app is done with its request: the rest is dropped
+        self.paused = False  # loop side: reading is paused for this body
+        self.queued_for_loop = False
+
+    # loop thread
+    def feed(self, data: bytes, last: bool) -> None:
+        with self.cond:
+            if data and not self.discarding:
+                self.pieces.append(data)
+                self.queued += len(data)
+            if last:
+                self.done = True
+            self.cond.notify_all()
+            pause = self.queued > _BODY_HIGH and not self.paused
+            if pause:
+                self.paused = True  # decided under the lock: a reader sees it and asks back
+        if pause:
+            self.conn.paused = True  # the app is behind: leave the rest in the kernel
+
+    def abort(self) -> None:
+        with self.cond:
+            if not self.done:
+                self.failed = True
+            self.cond.notify_all()
+
+    def resume_if_read(self) -> None:
+        with self.cond:
+            resume = self.paused and (self.queued < _BODY_LOW or self.discarding)
+            if resume:
+                self.paused = False
+        if resume:
+            self.conn.paused = False
+
+    # app thread
+    def discard(self) -> None:
+        """The request is answered: whatever else arrives is dropped."""
+        with self.cond:
+            self.discarding = True
+            self.pieces.clear()
+            self.queued = 0
+            resume = self.paused
+        if resume:
+            self.server._resume_input(self)
+
+    def _take(self, size: int) -> bytes:
+        """Up to ``size`` bytes (all there are for a negative size), waiting for the first."""
+        with self.cond:
+            while not self.pieces and not self.done:
+                if self.failed:
+                    raise OSError("client disconnected before the request body was complete")
+                self.cond.wait()
+            pieces = self.pieces
+            if size < 0 or size >= self.queued:
+                data = pieces.popleft() if len(pieces) == 1 else b"".join(pieces)
+                pieces.clear()
+            else:
+                data = b""
+                while len(data) < size:
+                    piece = pieces.popleft()
+                    need = size - len(data)
+                    if len(piece) > need:
+                        pieces.appendleft(piece[need:])
+                        piece = piece[:need]
+                    data += piece
+            self.queued -= len(data)
+            resume = self.paused and self.queued < _BODY_LOW
+        if resume:
+            self.server._resume_input(self)
+        return data
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            out = []
+            while True:
+                data = self._take(-1)
+                if not data:
+                    return b"".join(out)
+                out.append(data)
+        if size == 0:
+            return b""
+        return self._take(size)
+
+    def readline(self, size: int | None = -1) -> bytes:
+        line = b""
+        limit = -1 if size is None else size
+        while limit < 0 or len(line) < limit:
+            with self.cond:
+                while not self.pieces and not self.done:
+                    if self.failed:
+                        raise OSError("client disconnected before the request body was complete")
+                    self.cond.wait()
+                if not self.pieces:
+                    return line
+                head = self.pieces[0]
+            nl = head.find(b"\n")
+            want = len(head) if nl < 0 else nl + 1
+            if limit >= 0:
+                want = min(want, limit - len(line))
+            line += self._take(want)
+            if line.endswith(b"\n"):
+                break
+        return line
+
+    def readlines(self, hint: int = -1) -> list[bytes]:
+        lines: list[bytes] = []
+        total = 0
+        while True:
+            line = self.readline()
+            if not line:
+                return lines
+            lines.append(line)
+            total += len(line)
+            if 0 < hint <= total:
+                return lines
+
+    def __iter__(self) -> Iterator[bytes]:
+        while True:
+            line = self.readline()
+            if not line:
+                return
+            yield line
+
+
 class _Timeout(Exception):
     """A streamed response made no progress for ``stream_timeout`` seconds."""
 
@@ -234,10 +387,11 @@ class _Response:
     """One response on its way from a worker to the loop (guarded by the server's ``_cond``)."""
 
     __slots__ = ("conn_id", "waiting", "status", "headers", "pieces", "finished", "failed",
-                 "started", "queued", "gone", "progress")
+                 "started", "queued", "gone", "progress", "body")
 
-    def __init__(self, conn_id: int) -> None:
+    def __init__(self, conn_id: int, body: _StreamInput | None = None) -> None:
         self.conn_id = conn_id
+        self.body = body  # a streamed request body (dropped once the app is done)
         self.waiting = False  # a worker waits for the loop to take pieces
         self.status = 0
         self.headers: list[Any] = []
@@ -296,7 +450,7 @@ class WSGIServer:
         self._server_port = 8000
         self._manager = Manager(
             self._handler, enable_wakeup=True, error_handler=error_handler, poll_events=False, limits=limits,
-            events=(MG_EV_HTTP_MSG, MG_EV_WAKEUP, MG_EV_WRITE, MG_EV_CLOSE),  # all the handler looks at
+            events=(MG_EV_HTTP_HDRS, MG_EV_HTTP_MSG, MG_EV_WAKEUP, MG_EV_WRITE, MG_EV_CLOSE),  # all the handler looks at
         )
         # Loop side (the polling thread only).
         self._conns: dict[int, Connection] = {}  # connections with a request in flight
@@ -305,6 +459,7 @@ class WSGIServer:
         self._date_second = -1
         self._extra: list[tuple[str, str]] = []
         self._draining = False
+        self._inputs: dict[int, _StreamInput] = {}  # streamed request bodies, until MG_EV_HTTP_MSG
         self._served: set[int] = set()  # connections that sent a request (idle ones may close at drain)
         # Shared (appends and pops are atomic; flags are advisory, see _ready_push).
         self._ready: deque[_Response] = deque()
@@ -400,8 +555,13 @@ class WSGIServer:
         for _ in self._threads:
             self._jobs.put(None)
         self._threads = []
+        for body in self._inputs.values():
+            body.abort()  # a worker waiting for its body wakes up
+        self._inputs.clear()
         while self._ready:
-            self._gone(self._ready.popleft())
+            item = self._ready.popleft()
+            if type(item) is _Response:
+                self._gone(item)
         for resp in self._streaming.values():
             self._gone(resp)
         self._streaming.clear()
@@ -457,7 +617,16 @@ class WSGIServer:
         return self._extra
 
     def _handler(self, conn: Connection, ev: int, data: Any) -> None:
-        if ev == MG_EV_HTTP_MSG:
+        if ev == MG_EV_HTTP_HDRS:
+            if self._workers and not self._closed:
+                # A body still on its way is streamed: the app starts now.
+                body = _StreamInput(conn, self)
+                if conn.http_stream_body(body.feed):
+                    self._inputs[conn.id] = body
+                    self._on_request(conn, data, body)
+        elif ev == MG_EV_HTTP_MSG:
+            if self._inputs and self._inputs.pop(conn.id, None) is not None:
+                return  # its app started at MG_EV_HTTP_HDRS
             self._on_request(conn, data)
         elif ev == MG_EV_WAKEUP:
             self._on_ready()
@@ -468,22 +637,31 @@ class WSGIServer:
         elif ev == MG_EV_CLOSE:
             conn_id = conn.id
             self._served.discard(conn_id)
+            body = self._inputs.pop(conn_id, None) if self._inputs else None
+            if body is not None:
+                body.abort()
             if self._conns.pop(conn_id, None) is not None:
                 self._in_flight -= 1
             resp = self._streaming.pop(conn_id, None)
             if resp is not None:
                 self._gone(resp)
 
-    def _on_request(self, conn: Connection, hm: Any) -> None:
+    def _on_request(self, conn: Connection, hm: Any, body: _StreamInput | None = None) -> None:
         if self._closed:
             return
         # While draining, a request on a connection already accepted is still served (with
         # Connection: close): its client had no way to know.
         if self._jobs.qsize() >= self._max_queue:
             conn.http_respond(503, _UNAVAILABLE + self._extra, b"Service Unavailable")
+            if body is not None:
+                body.discard()
             return
         environ = _build_environ(hm, conn, self._server_name, self._server_port, self.root_path)
-        resp = _Response(conn.id)
+        if body is not None:
+            environ["wsgi.input"] = body
+            if hm.header("Transfer-Encoding") is not None:
+                environ.pop("CONTENT_LENGTH", None)  # unknown: read to the end (input_terminated)
+        resp = _Response(conn.id, body)
         self._served.add(conn.id)
         self._conns[conn.id] = conn
         self._in_flight += 1
@@ -506,6 +684,10 @@ class WSGIServer:
         ready = self._ready
         while ready:
             resp = ready.popleft()
+            if type(resp) is _StreamInput:
+                resp.queued_for_loop = False
+                resp.resume_if_read()
+                continue
             resp.queued = False
             self._deliver(resp)
 
@@ -599,8 +781,23 @@ class WSGIServer:
             if resp.gone or self._closed:
                 continue
             self._serve(environ, resp)
+            if resp.body is not None:
+                resp.body.discard()
             if not self._closed:
                 self._ready_push(resp)
+
+    def _resume_input(self, body: _StreamInput) -> None:
+        """Ask the loop to resume reading ``body``'s connection if it paused it."""
+        if body.queued_for_loop:
+            return
+        body.queued_for_loop = True
+        self._ready.append(body)  # type: ignore[arg-type]
+        if not self._wake_pending:
+            self._wake_pending = True
+            try:
+                self._manager.wakeup(self._wake_target)
+            except Exception:  # the manager closed
+                pass
 
     def _ready_push(self, resp: _Response) -> None:
         """Hand ``resp`` to the loop (at most once until the loop took it)."""

@@ -887,3 +887,207 @@ def test_inline_workers_zero(run: Callable[..., Running]) -> None:
     s = run(app, workers=0)
     assert s.get("/")[2] == b"ab"
     assert threads == [s._thread.name]  # the thread that polls
+
+
+# ------------------------------------------------------------------ streamed request bodies
+
+
+def _rss() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+def _upload(port: int, head: bytes, body_parts: Iterator[bytes], sndbuf: int = 0) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as s:
+        if sndbuf:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
+        s.sendall(head)
+        try:
+            for part in body_parts:
+                s.sendall(part)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        # One response, read by its Content-Length (the request is not half-closed: a
+        # server may take the client's FIN for a disconnect).
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = s.recv(65536)
+            if not chunk:
+                return data
+            data += chunk
+        head = data.split(b"\r\n\r\n", 1)[0].lower()
+        length = int(head.split(b"content-length: ", 1)[1].split(b"\r\n", 1)[0])
+        while len(data.split(b"\r\n\r\n", 1)[1]) < length:
+            chunk = s.recv(65536)
+            if not chunk:
+                return data
+            data += chunk
+        return data
+
+
+def test_upload_streams_to_the_app_before_it_ends_with_memory_bounded(run: Callable[..., Running]) -> None:
+    """64 MiB upload read through wsgi.input in 64 KiB reads: the app starts while the
+    client is still sending, is slow at first (the sender is held back), and this
+    process's RSS never grows by the body's size."""
+    import hashlib
+
+    total = 64 * MiB
+    started = threading.Event()
+    go = threading.Event()
+    sent = [0]
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        stream = environ["wsgi.input"]
+        assert environ["CONTENT_LENGTH"] == str(total)
+        digest = hashlib.sha256()
+        left = total
+        first = stream.read(65536)
+        digest.update(first)
+        left -= len(first)
+        started.set()
+        assert go.wait(10)
+        while left:
+            data = stream.read(min(65536, left))
+            assert data, "input ended early"
+            digest.update(data)
+            left -= len(data)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [digest.hexdigest().encode()]
+
+    s = run(app, workers=2, limits={"max_body": total})
+    piece = os.urandom(MiB)
+
+    def parts() -> Iterator[bytes]:
+        for _ in range(total // MiB):
+            yield piece
+            sent[0] += MiB
+
+    base = _rss()
+    result: list[bytes] = []
+    t = threading.Thread(target=lambda: result.append(_upload(
+        s.port, b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % total, parts(), 64 * 1024)))
+    t.start()
+    assert started.wait(10), "the app did not start before the body ended"
+    assert sent[0] < total
+    t.join(0.5)  # the app sleeps: the sender must be held back
+    held = sent[0]
+    assert t.is_alive() and held < 32 * MiB, f"{held / MiB:.0f} MiB sent while the app was not reading"
+    go.set()
+    peak = base
+    while t.is_alive():
+        peak = max(peak, _rss())
+        t.join(0.05)
+    raw = result[0]
+    assert raw.startswith(b"HTTP/1.1 200") and raw.endswith(hashlib.sha256(piece * (total // MiB)).hexdigest().encode())
+    assert peak - base < 40 * MiB, f"RSS grew by {(peak - base) / MiB:.0f} MiB during a streamed upload"
+
+
+def test_chunked_upload_reads_to_the_end_and_by_lines(run: Callable[..., Running]) -> None:
+    got: dict[str, Any] = {}
+    first_read = threading.Event()
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        stream = environ["wsgi.input"]
+        got["content_length"] = environ.get("CONTENT_LENGTH")
+        got["terminated"] = environ["wsgi.input_terminated"]
+        lines = [stream.readline()]
+        first_read.set()
+        lines += list(stream)
+        got["lines"] = lines
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"%d" % len(lines)]
+
+    s = run(app, workers=2)
+    text = b"".join(b"line %d %s\n" % (i, b"x" * (i * 37 % 500)) for i in range(400))
+
+    def parts() -> Iterator[bytes]:
+        yield b"%x\r\n%s\r\n" % (100, text[:100])
+        assert first_read.wait(5), "the app did not get its first line before the body ended"
+        rest = text[100:]
+        for i in range(0, len(rest), 777):
+            piece = rest[i:i + 777]
+            yield b"%x\r\n%s\r\n" % (len(piece), piece)
+        yield b"0\r\n\r\n"
+
+    raw = _upload(s.port, b"POST /lines HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", parts())
+    assert raw.startswith(b"HTTP/1.1 200") and raw.endswith(b"400")
+    assert got["content_length"] is None and got["terminated"] is True
+    assert b"".join(got["lines"]) == text and all(line.endswith(b"\n") for line in got["lines"])
+
+
+def test_client_leaving_mid_body_raises_in_the_app_and_server_keeps_serving(run: Callable[..., Running]) -> None:
+    outcome: list[str] = []
+    reading = threading.Event()
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        if environ["PATH_INFO"] == "/up":
+            stream = environ["wsgi.input"]
+            try:
+                reading.set()
+                while stream.read(65536):
+                    pass
+                outcome.append("eof")
+            except OSError as exc:
+                outcome.append(str(exc))
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    s = run(app, workers=2)
+    with socket.create_connection(("127.0.0.1", s.port), timeout=5) as c:
+        c.sendall(b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n" + b"a" * 5000)
+        assert reading.wait(5)
+    deadline = time.monotonic() + 5
+    while not outcome and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert outcome == ["client disconnected before the request body was complete"]
+    assert s.get("/after")[0] == 200
+
+
+def test_app_answering_without_reading_its_streamed_body_keeps_the_connection(run: Callable[..., Running]) -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        if environ["PATH_INFO"] == "/reject":
+            start_response("413 Payload Too Large", [("Content-Type", "text/plain")])
+            return [b"no thanks"]
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"got %d" % len(body)]
+
+    s = run(app, workers=2, limits={"max_body": 16 * MiB})
+    with socket.create_connection(("127.0.0.1", s.port), timeout=10) as c:
+        body = b"z" * (8 * MiB)
+        c.sendall(b"POST /reject HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body))
+        first = b""
+        while b"no thanks" not in first:
+            first += c.recv(4096)
+        c.sendall(body)  # read and dropped: the app is done with it
+        c.sendall(b"POST /ok HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc")
+        second = b""
+        while b"got" not in second:
+            chunk = c.recv(4096)
+            assert chunk, "closed instead of serving the next request"
+            second += chunk
+    assert first.startswith(b"HTTP/1.1 413") and second.endswith(b"got 3")
+
+
+def test_inline_workers_buffer_a_body_that_arrives_in_parts() -> None:
+    seen: list[bytes] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        seen.append(environ["wsgi.input"].read())
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    s = Running(app, workers=0)
+    try:
+        with socket.create_connection(("127.0.0.1", s.port), timeout=5) as c:
+            c.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n01234")
+            c.sendall(b"56789")
+            data = b""
+            while not data.endswith(b"ok"):
+                data += c.recv(4096)
+        assert seen == [b"0123456789"]
+    finally:
+        s.stop()
