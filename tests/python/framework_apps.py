@@ -9,7 +9,8 @@ Every app has the same routes, as far as its framework allows:
 
 - ``/`` plain text; ``/items/<id>?q=`` JSON echo of the id, the query, the ``X-Token``
   header and the ``session`` cookie; ``/json`` (POST) echoes a JSON body with a total;
-  ``/form`` (POST) fields and uploaded files (name, size, SHA-256); ``/redirect`` to
+  ``/form`` (POST) fields and uploaded files (name, size, SHA-256; ``/form-digest``, in
+  FastAPI and Flask, reads the files in pieces); ``/redirect`` to
   ``/items/1?q=r``; ``/cookies`` sets two cookies; ``/only-post`` accepts POST only;
   ``/boom`` raises; ``/stream`` a body in ``STREAM_PARTS`` pieces without a length;
   ``/ws`` (ASGI) WebSocket echo: text and bytes back, ``close:<code>`` closes with
@@ -165,6 +166,18 @@ def make_flask() -> Any:
         files = {
             k: [f.filename, len(body := f.read()), _digest(body)] for k, f in flask.request.files.items()
         }
+        return flask.jsonify(fields=dict(flask.request.form), files=files)
+
+    @app.post("/form-digest")
+    def form_digest() -> Any:
+        # As /form, but each file is read in 64 KiB pieces (big uploads).
+        files = {}
+        for k, f in flask.request.files.items():
+            digest, size = hashlib.sha256(), 0
+            while piece := f.stream.read(65536):
+                digest.update(piece)
+                size += len(piece)
+            files[k] = [f.filename, size, digest.hexdigest()]
         return flask.jsonify(fields=dict(flask.request.form), files=files)
 
     @app.get("/redirect")
@@ -378,6 +391,15 @@ def make_fastapi() -> Any:
     async def form(note: str = Form(...), upload: UploadFile = File(...)) -> Any:
         body = await upload.read()
         return {"fields": {"note": note}, "files": {"upload": [upload.filename, len(body), _digest(body)]}}
+
+    @app.post("/form-digest")
+    async def form_digest(note: str = Form(...), upload: UploadFile = File(...)) -> Any:
+        # As /form, but the file is read in 64 KiB pieces (big uploads).
+        digest, size = hashlib.sha256(), 0
+        while piece := await upload.read(65536):
+            digest.update(piece)
+            size += len(piece)
+        return {"fields": {"note": note}, "files": {"upload": [upload.filename, size, digest.hexdigest()]}}
 
     @app.get("/state")
     async def state(request: Request) -> Any:
