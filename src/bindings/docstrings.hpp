@@ -193,7 +193,7 @@ them). `RuntimeError` on a connection that is not a listener; 0 once closed.)DOC
 inline constexpr const char Connection_http_stream_body[] = R"DOC([ext] Stream the body of the request being delivered instead of buffering it.
 
 Call it in the `MG_EV_HTTP_HDRS` handler of a server connection. When the body is
-still incomplete, `callback(data, last)` then receives each piece as it arrives
+still incomplete, `callback(conn, data, last)` then receives each piece as it arrives
 (de-chunked; the first right after the handler returns, with the bytes that came
 with the head), the last one with `last=True`, and `MG_EV_HTTP_MSG` follows with
 an empty `body_bytes`. Only one read is buffered at a time; set `paused` to hold the

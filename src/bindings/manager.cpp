@@ -103,14 +103,15 @@ PyConnection* wrapper_of(PyManager& pm, mg::Connection* c) {
 
 // A piece of a streamed request body goes to the callback given to http_stream_body(),
 // never to a handler (the event code is engine-internal).
-void deliver_body_piece(PyManager& pm, PyConnection* pc, const mg::http::HttpBodyPiece& piece) {
+void deliver_body_piece(PyManager& pm, mg::Connection* c, PyConnection* pc, const mg::http::HttpBodyPiece& piece) {
   if (!pc->body_sink.is_valid()) return;
   nb::object callback = piece.last ? std::move(pc->body_sink) : pc->body_sink;
   if (pm.suppress_events) return;
   PyObject* data = PyBytes_FromStringAndSize(piece.data.data(), static_cast<Py_ssize_t>(piece.data.size()));
   if (!data) return report_handler_error(pm);
-  PyObject* args[3] = {nullptr, data, piece.last ? Py_True : Py_False};
-  PyObject* r = PyObject_Vectorcall(callback.ptr(), args + 1, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET, nullptr);
+  nb::object self = nb::borrow(static_cast<PyObject*>(c->user));  // a nested close() may drop the engine's reference
+  PyObject* args[4] = {nullptr, self.ptr(), data, piece.last ? Py_True : Py_False};
+  PyObject* r = PyObject_Vectorcall(callback.ptr(), args + 1, 3 | PY_VECTORCALL_ARGUMENTS_OFFSET, nullptr);
   Py_DECREF(data);
   if (r) Py_DECREF(r);
   else report_handler_error(pm);
@@ -118,7 +119,7 @@ void deliver_body_piece(PyManager& pm, PyConnection* pc, const mg::http::HttpBod
 
 void dispatch_event(PyManager& pm, mg::Connection* c, int ev, const void* data) {
   PyConnection* pc = wrapper_of(pm, c);
-  if (ev == mg::EV_HTTP_BODY) return deliver_body_piece(pm, pc, *static_cast<const mg::http::HttpBodyPiece*>(data));
+  if (ev == mg::EV_HTTP_BODY) return deliver_body_piece(pm, c, pc, *static_cast<const mg::http::HttpBodyPiece*>(data));
   if (ev == mg::EV_WS_CTL && data) {
     // A close frame (the only control frame with data here): its status code is kept for
     // Connection.ws_close_code; handlers still get None (spec: control frames unwrapped).

@@ -562,11 +562,11 @@ class Connection:
         still queued on a socket when it closes (with `reuse_port` nobody else takes
         them). `RuntimeError` on a connection that is not a listener; 0 once closed.
         """
-    def http_stream_body(self, callback: Callable[[bytes, bool], Any]) -> bool:
+    def http_stream_body(self, callback: Callable[[Connection, bytes, bool], Any]) -> bool:
         """[ext] Stream the body of the request being delivered instead of buffering it.
 
         Call it in the `MG_EV_HTTP_HDRS` handler of a server connection. When the body is
-        still incomplete, `callback(data, last)` then receives each piece as it arrives
+        still incomplete, `callback(conn, data, last)` then receives each piece as it arrives
         (de-chunked; the first right after the handler returns, with the bytes that came
         with the head), the last one with `last=True`, and `MG_EV_HTTP_MSG` follows with
         an empty `body_bytes`. Only one read is buffered at a time; set `paused` to hold the

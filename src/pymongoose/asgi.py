@@ -161,10 +161,6 @@ class _Conn:
         # it was refused before the app saw it: its pieces are dropped).
         self.body_cycle: _HttpCycle | None | bool = False
 
-    def on_body(self, data: bytes, last: bool) -> None:
-        cycle = self.body_cycle
-        if isinstance(cycle, _HttpCycle):
-            cycle.feed(data, last)
 
     async def drain(self) -> None:
         """Wait while the send buffer is above its high-water mark (or until close)."""
@@ -644,10 +640,10 @@ class ASGIServer:
     def _handle(self, conn: Connection, ev: int, data: Any) -> None:
         if ev == MG_EV_HTTP_HDRS:
             # A body still on its way is streamed to the app, which starts now.
-            st = self._conns.get(conn.id)
-            if st is None:
-                st = self._conns[conn.id] = _Conn(conn)
-            if conn.http_stream_body(st.on_body):
+            if conn.http_stream_body(self._on_body):
+                st = self._conns.get(conn.id)
+                if st is None:
+                    st = self._conns[conn.id] = _Conn(conn)
                 st.body_cycle = None
                 self._on_request(conn, data, st, streamed=True)
         elif ev == MG_EV_HTTP_MSG:
@@ -680,6 +676,13 @@ class ASGIServer:
                     cycle.wake()
                 elif isinstance(cycle, _WsCycle):
                     cycle.on_close()
+
+    def _on_body(self, conn: Connection, data: bytes, last: bool) -> None:
+        """A piece of a streamed request body (``Connection.http_stream_body``)."""
+        st = self._conns.get(conn.id)
+        cycle = st.body_cycle if st is not None else None
+        if isinstance(cycle, _HttpCycle):
+            cycle.feed(data, last)
 
     def _on_request(self, conn: Connection, hm: HttpMessage, st: _Conn | None, streamed: bool = False) -> None:
         if st is None:

@@ -618,12 +618,10 @@ class WSGIServer:
 
     def _handler(self, conn: Connection, ev: int, data: Any) -> None:
         if ev == MG_EV_HTTP_HDRS:
-            if self._workers and not self._closed:
+            if self._workers and not self._closed and conn.http_stream_body(self._feed_body):
                 # A body still on its way is streamed: the app starts now.
-                body = _StreamInput(conn, self)
-                if conn.http_stream_body(body.feed):
-                    self._inputs[conn.id] = body
-                    self._on_request(conn, data, body)
+                body = self._inputs[conn.id] = _StreamInput(conn, self)
+                self._on_request(conn, data, body)
         elif ev == MG_EV_HTTP_MSG:
             if self._inputs and self._inputs.pop(conn.id, None) is not None:
                 return  # its app started at MG_EV_HTTP_HDRS
@@ -645,6 +643,11 @@ class WSGIServer:
             resp = self._streaming.pop(conn_id, None)
             if resp is not None:
                 self._gone(resp)
+
+    def _feed_body(self, conn: Connection, data: bytes, last: bool) -> None:
+        body = self._inputs.get(conn.id)
+        if body is not None:
+            body.feed(data, last)
 
     def _on_request(self, conn: Connection, hm: Any, body: _StreamInput | None = None) -> None:
         if self._closed:

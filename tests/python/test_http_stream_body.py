@@ -38,7 +38,7 @@ class Upload:
         self.msg_body_lens: list[int] = []
         self.answered = False
 
-    def on_piece(self, data: bytes, last: bool) -> None:
+    def on_piece(self, conn, data: bytes, last: bool) -> None:
         self.events.append("piece-last" if last else "piece")
         self.pieces.append(len(data))
         self.digest.update(data)
@@ -266,7 +266,7 @@ def test_misuse_raises_or_returns_false(server):
             except TypeError as e:
                 results["type"] = str(e)
         elif ev == mg.MG_EV_HTTP_MSG:
-            results["in_msg"] = conn.http_stream_body(lambda d, last: None)
+            results["in_msg"] = conn.http_stream_body(lambda c, d, last: None)
             conn.reply(200, b"ok")
 
     s = server(handler)
@@ -279,7 +279,7 @@ def test_misuse_raises_or_returns_false(server):
     try:
         lst = raw.listen(f"tcp://{HOST}:0")
         with pytest.raises(RuntimeError, match="needs an HTTP server connection"):
-            lst.http_stream_body(lambda d, last: None)
+            lst.http_stream_body(lambda c, d, last: None)
     finally:
         raw.close()
 
@@ -287,7 +287,7 @@ def test_misuse_raises_or_returns_false(server):
 def test_callback_error_is_reported_and_connection_keeps_working(server):
     errors = []
 
-    def bad_piece(data, last):
+    def bad_piece(conn, data, last):
         raise ValueError("boom in piece")
 
     def handler(conn, ev, data):
