@@ -62,6 +62,7 @@ struct PyManager {
   std::atomic<std::thread::id> poll_thread{};
   bool suppress_events = false;  // a BaseException stopped dispatch for this iteration
   uint64_t event_mask = ~uint64_t{0};  // [ext] events handed to Python handlers (bit per code)
+  bool hdrs_only_pending = false;  // [ext] HTTP_HDRS only for requests whose body is still coming
   PyObject* pending_exc = nullptr;
   PyObject* spare_view = nullptr;  // an HttpMessage nobody kept, reused by the next event
   std::shared_ptr<std::atomic<bool>> alive = std::make_shared<std::atomic<bool>>(true);

@@ -344,6 +344,10 @@ overrides engine limits by name (see the `limits` property); `poll_events=False`
 the per-iteration `MG_EV_POLL` to every connection. `events` [ext], an iterable of
 event codes, hands only those events to handlers (the engine still runs every step;
 servers that need a few events save a call per skipped one); `None` hands all.
+`hdrs_only_pending=True` [ext] hands `MG_EV_HTTP_HDRS` of a server connection to
+handlers only when the request's body is still on its way (the requests
+`Connection.http_stream_body` can stream); a request that arrived whole goes straight
+to `MG_EV_HTTP_MSG`, saving a call per request.
 
 Usable as a context manager: leaving the block calls `close()`.)DOC";
 inline constexpr const char Manager_poll[] = R"DOC(Run one iteration of the loop: wait for activity, then dispatch every event.

@@ -129,6 +129,10 @@ void dispatch_event(PyManager& pm, mg::Connection* c, int ev, const void* data) 
                             : 1005;
   }
   PyObject* self = static_cast<PyObject*>(c->user);
+  if (ev == mg::EV_HTTP_HDRS && pm.hdrs_only_pending && c->is_accepted &&
+      !static_cast<const mg::HttpMessage*>(data)->body_pending) {
+    return;  // the whole request is here: HTTP_MSG follows at once
+  }
   if (!pm.suppress_events && (ev >= 64 || ((pm.event_mask >> ev) & 1))) {
     PyObject* h = pc->handler.is_valid() ? pc->handler.ptr() : pm.handler.ptr();
     if (h && h != Py_None) {
@@ -541,7 +545,7 @@ void bind_manager(nb::module_& m) {
       .def(
           "__init__",
           [](PyManager* self, nb::handle handler, bool enable_wakeup, nb::handle error_handler, nb::handle limits,
-             bool poll_events, nb::handle events) {
+             bool poll_events, nb::handle events, bool hdrs_only_pending) {
             check_callable(handler, "handler");
             check_callable(error_handler, "error_handler");
             mg::Limits l = parse_limits(limits);
@@ -567,6 +571,7 @@ void bind_manager(nb::module_& m) {
             }
             new (self) PyManager();
             self->event_mask = mask;
+            self->hdrs_only_pending = hdrs_only_pending;
             self->engine = std::make_unique<mg::Manager>(l);
             if (!self->engine->ok()) throw std::runtime_error("Failed to create the event loop");
             self->engine->set_sink(sink, self);
@@ -578,7 +583,7 @@ void bind_manager(nb::module_& m) {
           },
           nb::arg("handler").none() = nb::none(), nb::arg("enable_wakeup") = false,
           nb::arg("error_handler").none() = nb::none(), nb::kw_only(), nb::arg("limits").none() = nb::none(),
-          nb::arg("poll_events") = true, nb::arg("events").none() = nb::none())
+          nb::arg("poll_events") = true, nb::arg("events").none() = nb::none(), nb::arg("hdrs_only_pending") = false)
       .def("poll", &do_poll, nb::arg("timeout_ms") = 0, doc::Manager_poll)
       .def(
           "run",

@@ -837,6 +837,10 @@ class Manager:
     the per-iteration `MG_EV_POLL` to every connection. `events` [ext], an iterable of
     event codes, hands only those events to handlers (the engine still runs every step;
     servers that need a few events save a call per skipped one); `None` hands all.
+    `hdrs_only_pending=True` [ext] hands `MG_EV_HTTP_HDRS` of a server connection to
+    handlers only when the request's body is still on its way (the requests
+    `Connection.http_stream_body` can stream); a request that arrived whole goes straight
+    to `MG_EV_HTTP_MSG`, saving a call per request.
 
     Usable as a context manager: leaving the block calls `close()`.
     """
@@ -850,6 +854,7 @@ class Manager:
         limits: dict[str, int | float] | None = None,
         poll_events: bool = True,
         events: Iterable[int] | None = None,
+        hdrs_only_pending: bool = False,
     ) -> None: ...
     def poll(self, timeout_ms: int = 0) -> None:
         """Run one iteration of the loop: wait for activity, then dispatch every event.

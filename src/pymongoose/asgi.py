@@ -515,7 +515,8 @@ class ASGIServer:
         self._draining = False
         await self._lifespan_startup()
         manager = Manager(
-            self._handle, True, self._error_handler, poll_events=False, limits=self._limits, events=_EVENTS
+            self._handle, True, self._error_handler, poll_events=False, limits=self._limits, events=_EVENTS,
+            hdrs_only_pending=True
         )
         try:
             listener = manager.listen(url, **listen_options)

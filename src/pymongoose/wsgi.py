@@ -451,6 +451,7 @@ class WSGIServer:
         self._manager = Manager(
             self._handler, enable_wakeup=True, error_handler=error_handler, poll_events=False, limits=limits,
             events=(MG_EV_HTTP_HDRS, MG_EV_HTTP_MSG, MG_EV_WAKEUP, MG_EV_WRITE, MG_EV_CLOSE),  # all the handler looks at
+            hdrs_only_pending=True,  # HTTP_HDRS matters only for a body still to come
         )
         # Loop side (the polling thread only).
         self._conns: dict[int, Connection] = {}  # connections with a request in flight

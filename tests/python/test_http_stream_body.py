@@ -316,3 +316,32 @@ def test_every_split_point_of_a_chunked_body(server, split):
         r = HttpReader(c).read_response()
     digest, total = r.body.decode().split()[:2]
     assert digest == hashlib.sha256(body).hexdigest() and int(total) == len(body)
+
+
+def test_hdrs_only_pending_skips_the_head_event_of_whole_requests():
+    """[ext] Manager(hdrs_only_pending=True): MG_EV_HTTP_HDRS only for a request whose
+    body is still on its way; one that arrived whole gives MG_EV_HTTP_MSG alone."""
+    seen = []
+
+    def handler(conn, ev, data):
+        if ev == mg.MG_EV_HTTP_HDRS:
+            seen.append(("hdrs", data.uri))
+            conn.http_stream_body(lambda c, d, last: seen.append(("piece", len(d), last)))
+        elif ev == mg.MG_EV_HTTP_MSG:
+            seen.append(("msg", data.uri))
+            conn.reply(200, b"ok")
+
+    m = mg.Manager(handler, hdrs_only_pending=True)
+    try:
+        port = m.listen(f"http://{HOST}:0").local_addr[1]
+        with connect(port) as c:
+            c.sendall(req("/whole") + req("/post", "POST", body=b"abc"))
+            wait_until(lambda: (m.poll(10), ("msg", "/post") in seen)[1], what="both requests")
+            c.sendall(req("/late", "POST", headers={"Content-Length": "4"}) + b"ab")
+            wait_until(lambda: (m.poll(10), ("hdrs", "/late") in seen)[1], what="late head")
+            c.sendall(b"cd")
+            wait_until(lambda: (m.poll(10), ("msg", "/late") in seen)[1], what="late body")
+    finally:
+        m.close()
+    assert seen == [("msg", "/whole"), ("msg", "/post"), ("hdrs", "/late"), ("piece", 2, False),
+                    ("piece", 2, True), ("msg", "/late")]

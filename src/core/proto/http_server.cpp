@@ -178,6 +178,7 @@ void HttpServerDriver::on_data(Connection& c) {
     if (fresh) {
       size_t tx_before = c.tx().size();
       HttpMessage m = make_message(req, in, step.body);
+      m.body_pending = !complete_msg;
       in_hdrs = !complete_msg;
       mgr.emit(&c, EV_HTTP_HDRS, &m);
       in_hdrs = false;

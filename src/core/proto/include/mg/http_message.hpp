@@ -16,6 +16,7 @@ struct HttpMessage {
   size_t num_headers = 0;
   std::string_view head;  // raw head bytes
   std::string_view body;
+  bool body_pending = false;  // HTTP_HDRS of a request: the rest of its body is still to come
 };
 
 // MG_EV_MQTT_CMD / MG_EV_MQTT_MSG: one packet (spec §3.5).
