@@ -51,5 +51,5 @@ cp src/pymongoose/*.py build/asan-py/_mongoose*.so "$pkg"/
   PYTHONPATH="$PWD/../../build/asan-py/pkg" PYMONGOOSE_TEST_IMPL=pymongoose_asan \
   ../../.venv/bin/python -m pytest -q -p no:cacheprovider \
     test_churn.py test_manager.py test_http_server.py test_http_errors.py test_static.py \
-    test_engine_defects.py test_tls.py test_tls_peers.py test_mqtt.py \
+    test_engine_defects.py test_tls.py test_tls_peers.py test_mqtt.py test_http_stream_body.py \
     -k "not idle_keepalive")  # RSS per connection is ASan's, not ours
