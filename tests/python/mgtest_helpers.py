@@ -252,6 +252,15 @@ def req(path: str = "/", method: str = "GET", headers: Iterable[tuple[str, str]]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8", "surrogateescape") + body
 
 
+def rss_bytes(pid: int | str = "self") -> int:
+    """Resident set size of a process (this one by default), from /proc."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
 def wait_until(pred: Callable[[], Any], timeout: float = WAIT, what: str = "condition") -> Any:
     """Poll a cheap client-side predicate until true (short fixed-step waits only on our
     own state, never on the server's timing)."""

@@ -35,6 +35,7 @@ import pytest
 
 import framework_apps as fa
 from framework_apps import STREAM_BODY, Validated
+from mgtest_helpers import rss_bytes
 from pymongoose.asgi import ASGIServer
 from pymongoose.wsgi import WSGIServer
 
@@ -865,24 +866,16 @@ def test_head_keeps_the_apps_content_length() -> None:
 # --------------------------------------------------------------------- streamed uploads
 
 
-def _rss() -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS")
-
-
 def _curl_form_upload(url: str, path: str) -> tuple[dict[str, Any], int]:
     """curl's JSON answer, and how far this process's RSS rose above its start meanwhile
     (sampled every 5 ms: large buffers are given back once freed)."""
-    base = _rss()
+    base = rss_bytes()
     peak = [base]
     done = threading.Event()
 
     def sample() -> None:
         while not done.is_set():
-            peak[0] = max(peak[0], _rss())
+            peak[0] = max(peak[0], rss_bytes())
             done.wait(0.005)
 
     sampler = threading.Thread(target=sample, daemon=True)

@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 from framework_apps import Validated
+from mgtest_helpers import rss_bytes
 
 wsgi = pytest.importorskip("pymongoose.wsgi")
 
@@ -892,14 +893,6 @@ def test_inline_workers_zero(run: Callable[..., Running]) -> None:
 # ------------------------------------------------------------------ streamed request bodies
 
 
-def _rss() -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS")
-
-
 def _upload(port: int, head: bytes, body_parts: Iterator[bytes], sndbuf: int = 0) -> bytes:
     with socket.create_connection(("127.0.0.1", port), timeout=20) as s:
         if sndbuf:
@@ -965,7 +958,7 @@ def test_upload_streams_to_the_app_before_it_ends_with_memory_bounded(run: Calla
             yield piece
             sent[0] += MiB
 
-    base = _rss()
+    base = rss_bytes()
     result: list[bytes] = []
     t = threading.Thread(target=lambda: result.append(_upload(
         s.port, b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % total, parts(), 64 * 1024)))
@@ -978,7 +971,7 @@ def test_upload_streams_to_the_app_before_it_ends_with_memory_bounded(run: Calla
     go.set()
     peak = base
     while t.is_alive():
-        peak = max(peak, _rss())
+        peak = max(peak, rss_bytes())
         t.join(0.05)
     raw = result[0]
     assert raw.startswith(b"HTTP/1.1 200") and raw.endswith(hashlib.sha256(piece * (total // MiB)).hexdigest().encode())
