@@ -161,7 +161,6 @@ class _Conn:
         # it was refused before the app saw it: its pieces are dropped).
         self.body_cycle: _HttpCycle | None | bool = False
 
-
     async def drain(self) -> None:
         """Wait while the send buffer is above its high-water mark (or until close)."""
         while not self.closed and self.conn.is_full:
