@@ -1,6 +1,8 @@
 // libFuzzer target: chunked decoder fed in many pieces, the way the engine does
 // it (one buffer holding [decoded body][undecoded input], in-place decoding and
-// a memmove of the unconsumed tail), compared with a one-shot decode.
+// a memmove of the unconsumed tail), compared with a one-shot decode; and the
+// streamed-body path (step_body, then drop_decoded removing each decoded piece
+// from the buffer, as http_stream_body does), compared with it too.
 //
 // Input layout: byte 0 selects limits and max_body, byte 1 the piece size
 // pattern; the rest is the chunked body.
@@ -9,6 +11,7 @@
 #include <cstring>
 #include <vector>
 
+#include "mg/http_body.hpp"
 #include "mg/http_parser.hpp"
 
 using namespace mg::http;
@@ -80,6 +83,44 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     CHECK(decoded.size() == r1.produced);
     CHECK(decoded.empty() || std::memcmp(decoded.data(), one.data(), decoded.size()) == 0);
     CHECK(st.body_size == st1.body_size);
+  }
+
+  // Streamed: BodyFraming over a buffer holding only what is not handed on yet; each
+  // step's decoded bytes are handed on and dropped (drop_decoded + erase).
+  std::vector<char> held;
+  std::vector<char> streamed;
+  BodyFraming f;
+  f.start(BodyFraming::Kind::Chunked, 0);
+  BodyStep bs{};
+  size_t dropped = 0;
+  fed = 0;
+  step_seed = pieces ^ 0x5a;
+  while (true) {
+    size_t step = 1 + (step_seed % 23);
+    step_seed = step_seed * 33 + 7;
+    size_t take = std::min(step, size - fed);
+    held.insert(held.end(), data + fed, data + fed + take);
+    fed += take;
+    std::vector<char> buf(held.begin(), held.end());  // exact size: overreads are caught
+    bs = step_body(f, buf.data(), buf.size(), 0, lim, max_body);
+    if (bs.status == ParseStatus::Error) break;
+    CHECK(bs.msg_len <= buf.size() && bs.body.size() <= bs.msg_len);
+    streamed.insert(streamed.end(), bs.body.begin(), bs.body.end());
+    size_t removed = f.drop_decoded(bs.body.size());
+    CHECK(removed <= bs.msg_len);
+    held.assign(buf.begin() + static_cast<long>(removed), buf.end());
+    dropped += removed;
+    if (bs.status == ParseStatus::Complete) {
+      CHECK(dropped + (bs.msg_len - removed) == r1.consumed);
+      break;
+    }
+    if (fed == size) break;
+  }
+  if (r1.status == ParseStatus::Complete) CHECK(bs.status == ParseStatus::Complete);
+  if (r1.status == ParseStatus::Error) CHECK(bs.status == ParseStatus::Error && bs.error == r1.error);
+  if (r1.status != ParseStatus::Error) {
+    CHECK(streamed.size() == r1.produced);
+    CHECK(streamed.empty() || std::memcmp(streamed.data(), one.data(), streamed.size()) == 0);
   }
   return 0;
 }
