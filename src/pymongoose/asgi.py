@@ -212,9 +212,19 @@ class _HttpCycle:
         st = self.st
         if self.queued > _BODY_HIGH and not st.closed and not st.conn.paused:
             st.conn.paused = True  # the app is behind: leave the rest in the kernel
+        self._wake_body_reader()
+
+    def _wake_body_reader(self) -> None:
         fut, self.body_waiter = self.body_waiter, None
         if fut is not None and not fut.done():
             fut.set_result(None)
+
+    def resume_reading(self) -> None:
+        """Unpause the socket once the queued body was taken (or is to be dropped)."""
+        st = self.st
+        if not st.closed and st.conn.paused:
+            st.conn.paused = False
+            self.server._flush_soon()
 
     async def _receive_piece(self) -> Message:
         pieces = self.pieces
@@ -228,10 +238,7 @@ class _HttpCycle:
         body = pieces.popleft() if len(pieces) == 1 else b"".join(pieces)
         pieces.clear()
         self.queued = 0
-        st = self.st
-        if not st.closed and st.conn.paused:
-            st.conn.paused = False
-            self.server._flush_soon()
+        self.resume_reading()
         if self.body_done:
             self.body_sent = True
             return {"type": "http.request", "body": body, "more_body": False}
@@ -259,9 +266,7 @@ class _HttpCycle:
         for fut in waiters or ():
             if not fut.done():
                 fut.set_result(None)
-        fut, self.body_waiter = self.body_waiter, None
-        if fut is not None and not fut.done():
-            fut.set_result(None)
+        self._wake_body_reader()
 
     async def send(self, message: Message) -> None:
         kind = message["type"]
@@ -819,9 +824,7 @@ class ASGIServer:
             # The app stopped reading its body: the engine reads and drops the rest.
             cycle.pieces.clear()
             cycle.queued = 0
-            if not st.closed and st.conn.paused:
-                st.conn.paused = False
-                self._flush_soon()
+            cycle.resume_reading()
 
     async def _run_ws(self, st: _Conn, scope: Scope, cycle: _WsCycle) -> None:
         failed = await self._call_app(st, scope, cycle)

@@ -278,13 +278,17 @@ class _StreamInput:
         if resume:
             self.server._resume_input(self)
 
+    def _wait_for_data(self) -> None:
+        """With ``cond`` held: until a piece is queued or the body ended."""
+        while not self.pieces and not self.done:
+            if self.failed:
+                raise OSError("client disconnected before the request body was complete")
+            self.cond.wait()
+
     def _take(self, size: int) -> bytes:
         """Up to ``size`` bytes (all there are for a negative size), waiting for the first."""
         with self.cond:
-            while not self.pieces and not self.done:
-                if self.failed:
-                    raise OSError("client disconnected before the request body was complete")
-                self.cond.wait()
+            self._wait_for_data()
             pieces = self.pieces
             if size < 0 or size >= self.queued:
                 data = pieces.popleft() if len(pieces) == 1 else b"".join(pieces)
@@ -321,10 +325,7 @@ class _StreamInput:
         limit = -1 if size is None else size
         while limit < 0 or len(line) < limit:
             with self.cond:
-                while not self.pieces and not self.done:
-                    if self.failed:
-                        raise OSError("client disconnected before the request body was complete")
-                    self.cond.wait()
+                self._wait_for_data()
                 if not self.pieces:
                     return line
                 head = self.pieces[0]
@@ -796,11 +797,15 @@ class WSGIServer:
             return
         body.queued_for_loop = True
         self._ready.append(body)  # type: ignore[arg-type]
+        self._wake_loop()
+
+    def _wake_loop(self) -> None:
+        """Interrupt poll() once for everything queued in ``_ready`` since the last wakeup."""
         if not self._wake_pending:
             self._wake_pending = True
             try:
                 self._manager.wakeup(self._wake_target)
-            except Exception:  # the manager closed
+            except Exception:  # the manager closed: nothing to deliver to
                 pass
 
     def _ready_push(self, resp: _Response) -> None:
@@ -809,12 +814,7 @@ class WSGIServer:
             return
         resp.queued = True
         self._ready.append(resp)
-        if not self._wake_pending:
-            self._wake_pending = True
-            try:
-                self._manager.wakeup(self._wake_target)
-            except Exception:  # the manager closed: nothing to deliver to
-                pass
+        self._wake_loop()
 
     def _serve(self, environ: dict[str, Any], resp: _Response) -> None:
         """Run the app for one request, filling ``resp``; never raises."""
