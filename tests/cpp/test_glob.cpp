@@ -157,3 +157,24 @@ TEST(Glob, LargeInputsStayPolynomial) {
   EXPECT_TRUE(r.first);
   EXPECT_EQ(r.second[0].size(), 3000u);
 }
+
+// The engine keeps 64 subject positions per machine word; runs and single characters must
+// carry across word boundaries (at 63/64, 127/128 ...) in both directions.
+TEST(Glob, LongSubjectsAcrossWordBoundaries) {
+  for (size_t len : {62u, 63u, 64u, 65u, 127u, 128u, 129u, 200u}) {
+    const std::string a(len, 'a');
+    EXPECT_EQ(m(a, "*"), (std::pair<bool, Caps>{true, {a}})) << len;
+    EXPECT_EQ(m(a, "#"), (std::pair<bool, Caps>{true, {a}})) << len;
+    EXPECT_EQ(m(a, std::string(len, '?')).first, true) << len;
+    EXPECT_EQ(m(a, std::string(len + 1, '?')), kNo) << len;
+    EXPECT_EQ(m(a + "/" + a, "*/*"), (std::pair<bool, Caps>{true, {a, a}})) << len;
+    EXPECT_EQ(m(a + "/" + a, "*"), kNo) << len;                        // the slash blocks a '*'
+    EXPECT_EQ(m(a + "/" + a + "b", "#b"), (std::pair<bool, Caps>{true, {a + "/" + a}})) << len;
+    EXPECT_EQ(m(a + "b" + a, "*b*"), (std::pair<bool, Caps>{true, {a, a}})) << len;
+    EXPECT_EQ(m(a + "b" + a + "b", "*b*"), (std::pair<bool, Caps>{true, {a, a + "b"}})) << len;
+    EXPECT_EQ(m("x" + a + "/y", "x*?y"), (std::pair<bool, Caps>{true, {a, "/"}})) << len;
+    EXPECT_EQ(m(a + "/", "*?"), (std::pair<bool, Caps>{true, {a, "/"}})) << len;
+    EXPECT_EQ(m("/" + a, "*?"), kNo) << len;                           // '*' would have to hold "/"
+    EXPECT_EQ(m("/" + a, "*#"), (std::pair<bool, Caps>{true, {"", "/" + a}})) << len;
+  }
+}

@@ -7,6 +7,7 @@
 // without backtracking.
 #include "mg/glob.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -30,19 +31,37 @@ size_t utf8_char_len(const unsigned char* p, size_t avail) noexcept {
 
 namespace {
 
-class Bits {
- public:
-  explicit Bits(size_t n) : w_((n + 63) / 64, 0) {}
-  bool get(size_t i) const { return (w_[i / 64] >> (i % 64)) & 1; }
-  void set(size_t i, bool v) {
-    uint64_t b = uint64_t{1} << (i % 64);
-    if (v) w_[i / 64] |= b;
-    else w_[i / 64] &= ~b;
-  }
+// Positions 0..n of the subject as bits, 64 per word; bits above n stay zero. Each pattern
+// token updates the set with word operations, so a step costs O(n / 64) plus, for a
+// literal, one byte comparison per character.
+using Bits = std::vector<uint64_t>;
 
- private:
-  std::vector<uint64_t> w_;
-};
+bool get(const Bits& b, size_t i) { return (b[i / 64] >> (i % 64)) & 1; }
+
+// new[j] = old[j + 1] & mask[j]: the character at j is consumed (literal or '?').
+void step_one(Bits& b, const Bits& mask) {
+  for (size_t i = 0; i < b.size(); ++i) {
+    uint64_t next = i + 1 < b.size() ? b[i + 1] << 63 : 0;
+    b[i] = ((b[i] >> 1) | next) & mask[i];
+  }
+}
+
+// new[j] = old[j] | (allowed[j] & new[j + 1]): a run may end anywhere at or after j, crossing
+// only allowed characters. Within a word the fill goes down in log steps (a parallel prefix);
+// the lowest bit of a word carries into the top of the word below.
+void step_run(Bits& b, const Bits& allowed) {
+  uint64_t carry = 0;
+  for (size_t i = b.size(); i-- > 0;) {
+    uint64_t p = allowed[i];
+    uint64_t g = b[i] | (carry << 63 & p);
+    for (unsigned shift = 1; shift < 64; shift *= 2) {
+      g |= p & (g >> shift);
+      p &= p >> shift;
+    }
+    b[i] = g;
+    carry = g & 1;
+  }
+}
 
 enum class Kind : uint8_t { Literal, One, Run, AnyRun };  // x, ?, *, #
 
@@ -86,33 +105,45 @@ bool glob_match(std::string_view s, std::string_view pattern, std::vector<std::s
   const std::vector<size_t> off = boundaries(s);
   const size_t n = off.size() - 1;  // characters in s
   auto ch = [&](size_t k) { return s.substr(off[k], off[k + 1] - off[k]); };
-  auto is_slash = [&](size_t k) { return off[k + 1] - off[k] == 1 && s[off[k]] == '/'; };
+
+  // Per character: its byte when it is a single byte, else 256 (compared as text).
+  const size_t words = n / 64 + 1;
+  std::vector<uint16_t> key(n);
+  Bits no_slash(words, 0), any(words, 0);
+  for (size_t k = 0; k < n; ++k) {
+    key[k] = off[k + 1] - off[k] == 1 ? static_cast<unsigned char>(s[off[k]]) : 256;
+    no_slash[k / 64] |= uint64_t{key[k] != '/'} << (k % 64);
+    any[k / 64] |= uint64_t{1} << (k % 64);
+  }
 
   // Backward pass.
-  Bits cur(n + 1);
-  cur.set(n, true);
+  Bits cur(words, 0), eq(words);
+  cur[n / 64] = uint64_t{1} << (n % 64);
   std::vector<Bits> after;  // F right after each run wildcard, last wildcard first
   after.reserve(runs);
   for (size_t t = toks.size(); t-- > 0;) {
     const Token& tok = toks[t];
     switch (tok.kind) {
-      case Kind::Literal:
+      case Kind::Literal: {
+        const unsigned want = tok.text.size() == 1 ? static_cast<unsigned char>(tok.text[0]) : 256;
+        std::fill(eq.begin(), eq.end(), 0);
+        for (size_t k = 0; k < n; ++k)
+          if (key[k] == want && (want != 256 || ch(k) == tok.text)) eq[k / 64] |= uint64_t{1} << (k % 64);
+        step_one(cur, eq);
+        break;
+      }
       case Kind::One:
-        // Ascending, so cur[j + 1] is still the old value when cur[j] is written.
-        for (size_t j = 0; j < n; ++j)
-          cur.set(j, cur.get(j + 1) && (tok.kind == Kind::One || ch(j) == tok.text));
-        cur.set(n, false);
+        step_one(cur, any);
         break;
       case Kind::Run:
       case Kind::AnyRun:
         after.push_back(cur);
-        // Descending: cur[j + 1] is already the new value (a run may end anywhere after j).
-        for (size_t j = n; j-- > 0;)
-          if (!cur.get(j) && cur.get(j + 1) && (tok.kind == Kind::AnyRun || !is_slash(j))) cur.set(j, true);
+        step_run(cur, tok.kind == Kind::AnyRun ? any : no_slash);
         break;
     }
+    if (std::all_of(cur.begin(), cur.end(), [](uint64_t word) { return word == 0; })) return false;
   }
-  if (!cur.get(0)) return false;
+  if (!get(cur, 0)) return false;
   if (!captures) return true;
 
   // Forward pass: shortest run per wildcard, in order.
@@ -131,7 +162,7 @@ bool glob_match(std::string_view s, std::string_view pattern, std::vector<std::s
       case Kind::AnyRun: {
         const Bits& next = after[--w];
         size_t k = j;
-        while (!next.get(k)) ++k;  // exists: j is in F of this wildcard
+        while (!get(next, k)) ++k;  // exists: j is in F of this wildcard
         captures->push_back(s.substr(off[j], off[k] - off[j]));
         j = k;
         break;
