@@ -74,20 +74,22 @@ def test_handler_raising_on_every_request(child):
     assert get(server.port, "/") == (200, b"hello")
 
 
-def test_handler_blocking_for_3_seconds(child):
-    """A handler sleeps 3 s: the loop is stuck meanwhile (one thread), but the 20
-    requests that arrive during the block are all answered once it ends, within 2 s of
-    it, and the server answers normally afterwards."""
-    server = child(fault="block", block_s=3)
+def test_handler_blocking_for_10_seconds(child):
+    """A handler sleeps 10 s (issue 13 item 6): the loop is stuck meanwhile (one thread),
+    but the 20 requests that arrive during the block are all answered once it ends, within
+    2 s of it (no timeout fires on them for the time the loop stood still), and the server
+    answers normally afterwards."""
+    block_s = 10
+    server = child(fault="block", block_s=block_s)
     blocked = threading.Thread(
-        target=lambda: results.append(("block", get(server.port, "/block", timeout=10))))
+        target=lambda: results.append(("block", get(server.port, "/block", timeout=block_s + 5))))
     results: list = []
     t0 = time.monotonic()
     blocked.start()
     time.sleep(0.3)  # let /block reach the handler first: the scenario, not a wait for readiness
     waiting = []
     for _ in range(20):
-        s = socket.create_connection((HOST, server.port), timeout=10)
+        s = socket.create_connection((HOST, server.port), timeout=block_s + 5)
         s.sendall(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
         waiting.append(s)
     answered_at = []
@@ -96,10 +98,10 @@ def test_handler_blocking_for_3_seconds(child):
         assert (status, body) == (200, b"hello")
         answered_at.append(time.monotonic() - t0)
         s.close()
-    blocked.join(10)
+    blocked.join(block_s + 5)
     assert results == [("block", (200, b"blocked"))]
     print(f"\nqueued requests answered {min(answered_at):.2f}-{max(answered_at):.2f} s after the block began")
-    assert max(answered_at) < 3 + 2
+    assert block_s <= min(answered_at) and max(answered_at) < block_s + 2
     t1 = time.monotonic()
     assert get(server.port, "/") == (200, b"hello")
     assert time.monotonic() - t1 < 0.5
