@@ -3,8 +3,9 @@
 // Input layout: byte 0 = pattern length n (mod the input size), then n pattern bytes, then
 // the subject string; both in exact-size heap blocks. Invariants: with and without captures
 // agree; substituting the captures into the pattern's wildcards rebuilds the subject;
-// '?' captures are one character, '*' captures contain no '/'; for short inputs the result
-// equals a backtracking reference that tries shorter runs first.
+// '?' captures are one character, '*' captures contain no '/'; for subjects up to 200 bytes
+// (and patterns up to 24 characters) the result and captures equal a backtracking
+// reference that tries shorter runs first.
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -106,7 +107,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     CHECK(k == caps.size());
     CHECK(rebuilt == s);
   }
-  // Up to 200 characters: the engine's bit sets span four 64-bit words.
+  // Subjects up to 200 bytes: the engine's bit sets then span up to four 64-bit words.
   if (s.size() <= 200 && pc.size() <= 24) {
     std::vector<std::string_view> sc = chars(s);
     Ref ref{sc, pc};
